@@ -50,7 +50,9 @@ class Workspace:
         return self
 
 
-def resolve_workspace(arg: str | None = None, environ: Mapping[str, str] | None = None) -> Workspace:
+def resolve_workspace(
+    arg: str | None = None, environ: Mapping[str, str] | None = None
+) -> Workspace:
     """Pick the workspace: ``--workspace`` first, then ``$FXCONSOLE_WORKSPACE``, then the cwd.
 
     Raises:

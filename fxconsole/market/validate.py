@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -74,6 +74,8 @@ def clean_bars(
             rows=[int(r) for r in raw.row[bad]],
         )
     kept = raw.take(~bad) if n_bad else raw
+    # Volume is optional and never validated: an empty or unparsable cell counts as 0.
+    kept = replace(kept, volume=np.nan_to_num(kept.volume, nan=0.0))
     kept = kept.take(np.argsort(kept.ts, kind="stable"))
     kept, n_dup = _drop_exact_duplicates(kept)
     weekend = is_weekend(kept.ts)

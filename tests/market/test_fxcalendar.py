@@ -78,3 +78,15 @@ def test_empty_input() -> None:
     empty = np.zeros(0, dtype=np.int64)
     assert is_weekend(empty).shape == (0,)
     assert week_open_ns(empty).shape == (0,)
+
+
+def test_offsets_hour_by_hour_across_switch_days() -> None:
+    from fxconsole.market.fxcalendar import new_york_offset_ns
+
+    start = datetime(2024, 3, 9, tzinfo=UTC)
+    hours = [start + timedelta(hours=h) for h in range(24 * 3)]
+    hours += [datetime(2024, 11, 2, tzinfo=UTC) + timedelta(hours=h) for h in range(24 * 3)]
+    got = new_york_offset_ns(arr(*hours))
+    want = [int(d.astimezone(NY).utcoffset().total_seconds()) * 10**9 for d in hours]
+    assert got.tolist() == want
+    assert len(set(want)) == 2  # both switches are inside the sample
