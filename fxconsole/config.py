@@ -67,11 +67,73 @@ class SynthConfig:
 
 
 @dataclass(frozen=True)
+class EnvConfig:
+    """The trading environment (SPEC §4)."""
+
+    spread_pips: float = _opt(4.0, "spread in pips, charged once at entry", min=0.0)
+    open_reward: float = _opt(1.0, "reward for a BUY/SELL that opens a position")
+    hold_flat_reward: float = _opt(-0.05, "reward for HOLD while flat")
+    drawdown_penalty: float = _opt(0.01, "close reward = pips - this * max_dd", min=0.0)
+    gating: bool = _opt(True, "block entries while σ20 < gate_sigma_pips")
+    gate_sigma_pips: float = _opt(
+        0.0, "gate threshold in pips; 0 = calibrate from the train split", min=0.0
+    )
+    gate_quantile: float = _opt(
+        0.5, "quantile of σ20 over train-session bars used to calibrate", min=0.0, max=1.0
+    )
+    observation: str = _opt("ppo", "observation layout", choices=("ppo", "muzero"))
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """stable-baselines3 PPO (defaults chosen for speed on 2 cores)."""
+
+    n_envs: int = _opt(4, "environments stepped together (DummyVecEnv)", min=1, max=64)
+    n_steps: int = _opt(512, "steps per environment per rollout", min=8)
+    batch_size: int = _opt(256, "minibatch size", min=8)
+    n_epochs: int = _opt(10, "optimisation epochs per rollout", min=1)
+    learning_rate: float = _opt(3e-4, "Adam learning rate", gt=0.0)
+    gamma: float = _opt(0.99, "discount factor", gt=0.0, max=1.0)
+    gae_lambda: float = _opt(0.95, "GAE lambda", min=0.0, max=1.0)
+    clip_range: float = _opt(0.2, "PPO clip range", gt=0.0)
+    ent_coef: float = _opt(0.01, "entropy bonus", min=0.0)
+    net_arch: str = _opt("128,128", "hidden layer sizes of policy and value nets")
+    seed: int = _opt(0, "random seed of the run")
+
+
+@dataclass(frozen=True)
+class WeightingConfig:
+    """Weighted learning of losing trades (SPEC §5)."""
+
+    enabled: bool = _opt(True, "scale losing trades' rewards by the loser weight")
+    phase1_winners: int = _opt(1000, "losers weigh 0 until this many winning trades", min=0)
+    ramp_trades: int = _opt(10_000, "closed trades over which the weight ramps to 1", min=1)
+    ramp_start: float = _opt(0.2, "loser weight at the start of phase 2", min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training runs and checkpoints."""
+
+    timesteps: int = _opt(1_000_000, "timesteps per `fxconsole train` call", min=1)
+    latest_every: int = _opt(50_000, "save `latest` every this many timesteps", min=1)
+    periodic_every: int = _opt(250_000, "save a periodic checkpoint this often", min=1)
+    keep_periodic: int = _opt(5, "periodic checkpoints kept", min=1)
+    best_window: int = _opt(500, "closed trades in the rolling training SQN for `best`", min=30)
+    torch_threads: int = _opt(1, "torch threads per process", min=1)
+    progress_seconds: float = _opt(2.0, "seconds between progress lines", gt=0.0)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, one section per concern."""
 
     data: DataConfig = field(default_factory=DataConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    weighting: WeightingConfig = field(default_factory=WeightingConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def validated(self) -> Config:
         """Check cross-key rules; return self."""
@@ -79,6 +141,17 @@ class Config:
             raise ConfigError(
                 f"data.train_fraction = {self.data.train_fraction} must be below "
                 f"data.validation_fraction = {self.data.validation_fraction}"
+            )
+        arch = self.ppo.net_arch.replace(" ", "").split(",")
+        if not all(part.isdigit() and int(part) > 0 for part in arch):
+            raise ConfigError(
+                f"ppo.net_arch = {self.ppo.net_arch!r} must be comma-separated positive "
+                "integers, e.g. '128,128'"
+            )
+        if self.ppo.batch_size > self.ppo.n_steps * self.ppo.n_envs:
+            raise ConfigError(
+                f"ppo.batch_size = {self.ppo.batch_size} exceeds the rollout size "
+                f"ppo.n_steps * ppo.n_envs = {self.ppo.n_steps * self.ppo.n_envs}"
             )
         return self
 

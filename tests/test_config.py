@@ -34,7 +34,7 @@ def test_file_then_environment(tmp_path: Path) -> None:
     ("text", "env", "fragments"),
     [
         ('[data]\nsymbl = "X"\n', {}, ["data.symbl", "allowed in [data]", "symbol"]),
-        ("[dta]\n", {}, ["unknown section", "dta", "allowed: data, synth"]),
+        ("[dta]\n", {}, ["unknown section", "dta", "allowed: data, synth, env"]),
         ('[data]\ntimeframe = "M2"\n', {}, ["data.timeframe", "'M2'", "allowed", "M1"]),
         ("[data]\nmm_window = 1\n", {}, ["data.mm_window", "1", "≥ 2"]),
         ('[data]\nmm_window = "big"\n', {}, ["data.mm_window", "'big'", "must be of type int"]),

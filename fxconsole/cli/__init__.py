@@ -49,4 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fxconsole: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `fxconsole config show | head`
+        sys.stderr.close()
+        return 0
 
