@@ -88,9 +88,9 @@ class EnvConfig:
 class PPOConfig:
     """stable-baselines3 PPO (defaults chosen for speed on 2 cores)."""
 
-    n_envs: int = _opt(4, "environments stepped together (DummyVecEnv)", min=1, max=64)
-    n_steps: int = _opt(512, "steps per environment per rollout", min=8)
-    batch_size: int = _opt(256, "minibatch size", min=8)
+    n_envs: int = _opt(8, "environments stepped together (DummyVecEnv)", min=1, max=64)
+    n_steps: int = _opt(256, "steps per environment per rollout", min=8)
+    batch_size: int = _opt(512, "minibatch size", min=8)
     n_epochs: int = _opt(10, "optimisation epochs per rollout", min=1)
     learning_rate: float = _opt(3e-4, "Adam learning rate", gt=0.0)
     gamma: float = _opt(0.99, "discount factor", gt=0.0, max=1.0)

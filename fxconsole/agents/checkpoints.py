@@ -1,0 +1,299 @@
+"""Checkpoints you can trust: immutable model files, small JSON manifests as named pointers.
+
+Layout of ``checkpoints/<run>/``::
+
+    models/<timesteps:012d>-<sha256[:12]>.zip   stable-baselines3's zip, content-addressed
+    latest.json  best.json  periodic-<timesteps:012d>.json   manifests (see :class:`Manifest`)
+
+A save writes the model zip, then one manifest per tag, then prunes old periodic manifests,
+then deletes model files that no manifest references. Every write goes to a temp file in the
+same folder, is flushed and fsynced, renamed over its target with ``os.replace``, and the
+folder is fsynced. So a process killed at any moment of a save leaves every manifest written
+before pointing at an intact model whose sha256 matches. Writers of one run take an
+exclusive ``flock`` on ``<run>/.lock``; readers take no lock and hash the very bytes they load.
+
+This module is the one to import: it re-exports the manifest format
+(:mod:`fxconsole.agents.manifest`) and the read side (:mod:`fxconsole.agents.checkpoint_load`:
+``resolve_checkpoint``, ``verify``, ``load_model``). Importing it does not import torch.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import io
+import logging
+import operator
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+from fxconsole.agents.checkpoint_load import load_model, resolve_checkpoint, verify
+from fxconsole.agents.manifest import (
+    AGENT,
+    FORMAT,
+    CheckpointError,
+    Manifest,
+    new_run_name,
+    read_manifest,
+    scan_manifests,
+    to_plain,
+    validate_name,
+    validate_run_name,
+)
+
+__all__ = [
+    "CheckpointError",
+    "Manifest",
+    "RunCheckpoints",
+    "load_model",
+    "new_run_name",
+    "read_manifest",
+    "resolve_checkpoint",
+    "validate_run_name",
+    "verify",
+]
+
+logger = logging.getLogger(__name__)
+
+TAGS = ("latest", "best", "periodic")
+MODELS_DIR = "models"
+TMP_PREFIX = ".tmp-"
+LOCK_FILE = ".lock"
+STALE_TMP_SECONDS = 60.0
+
+
+class SavableModel(Protocol):
+    """Anything with stable-baselines3's ``save(file_object)``."""
+
+    def save(self, path: io.BytesIO, /) -> None:
+        """Write the model as a zip to ``path``."""
+
+
+class RunCheckpoints:
+    """The checkpoints of one run: writes models and manifests, prunes, garbage-collects."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        keep_periodic: int = 5,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """Open (not create) the checkpoints of the run in ``run_dir``.
+
+        Args:
+            run_dir: ``checkpoints/<run>``; its name is the run name and is validated.
+            keep_periodic: periodic manifests kept (the most recently written).
+            clock: returns the current UTC time, for the manifests' ``created``.
+
+        Raises:
+            CheckpointError: on a bad run name or ``keep_periodic`` < 1.
+        """
+        self.run = validate_run_name(run_dir.name)
+        if keep_periodic < 1:
+            raise CheckpointError(f"keep_periodic = {keep_periodic} must be ≥ 1")
+        self.run_dir = run_dir
+        self.keep_periodic = keep_periodic
+        self._clock = clock
+
+    @property
+    def models_dir(self) -> Path:
+        """Where the model zips live."""
+        return self.run_dir / MODELS_DIR
+
+    def save(
+        self,
+        model: SavableModel,
+        timesteps: int,
+        tags: Iterable[str],
+        config: Mapping[str, Any],
+        observation_spec: Mapping[str, Any],
+        feature_spec_version: int,
+        metrics: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | None = None,
+    ) -> Manifest:
+        """Write the model once, then one manifest per tag; prune periodic ones; gc.
+
+        Args:
+            model: a stable-baselines3 algorithm (anything with ``save(file_object)``).
+            timesteps: the training step counter the model is at.
+            tags: any of "latest", "best", "periodic" (→ ``periodic-<timesteps>``).
+            config: the whole configuration as a JSON-able dict (``dataclasses.asdict``).
+            observation_spec: kind, shape, dtype, feature names of the observations.
+            feature_spec_version: version of the feature pipeline the model was trained on.
+            metrics: e.g. the rolling SQN that made this the best checkpoint.
+            state: extra resumable state (e.g. the loser-weight schedule).
+
+        Returns:
+            The manifest written for the first tag.
+
+        Raises:
+            CheckpointError: on an unknown tag, a negative step or non-JSON-able values.
+        """
+        wanted = _check_tags(tags)
+        timesteps = operator.index(timesteps)
+        if timesteps < 0:
+            raise CheckpointError(f"timesteps = {timesteps} must be ≥ 0")
+        buffer = io.BytesIO()
+        model.save(buffer)
+        data = buffer.getvalue()
+        sha = hashlib.sha256(data).hexdigest()
+        base = Manifest(
+            format=FORMAT, run=self.run, tag="", sha256=sha, timesteps=timesteps,
+            model_file=f"{MODELS_DIR}/{timesteps:012d}-{sha[:12]}.zip", agent=AGENT,
+            config=to_plain(config, "config"),
+            feature_spec_version=operator.index(feature_spec_version),
+            observation_spec=to_plain(observation_spec, "observation_spec"),
+            created=self._clock().astimezone(UTC).isoformat(timespec="microseconds"),
+            metrics=to_plain(metrics or {}, "metrics"), state=to_plain(state or {}, "state"),
+        )
+        written = [dataclasses.replace(base, tag=_tag_name(tag, timesteps)) for tag in wanted]
+        self._write(data, written)
+        logger.info(
+            "checkpoint %s at %d timesteps: %s → %s",
+            self.run, timesteps, ", ".join(m.tag for m in written), base.model_file,
+        )
+        return written[0]
+
+    def manifest(self, tag: str) -> Manifest | None:
+        """The manifest named ``tag`` (e.g. "latest", "periodic-000000050000"), or None."""
+        path = self.run_dir / f"{validate_name(tag, 'tag')}.json"
+        return read_manifest(path) if path.is_file() else None
+
+    def list(self) -> list[Manifest]:
+        """All readable manifests of the run, sorted by timesteps (unreadable ones logged)."""
+        manifests, broken = scan_manifests(self.run_dir)
+        for path, error in broken:
+            logger.warning("skipping unreadable manifest %s: %s", path, error)
+        return sorted(manifests.values(), key=lambda m: (m.timesteps, m.tag))
+
+    def gc(self) -> builtins.list[Path]:
+        """Delete model files no manifest references and stale temp files.
+
+        Nothing is deleted while any manifest is unreadable (it might reference a model).
+        Temp files of saves in flight elsewhere are left alone; those older than a minute
+        (left by a killed process) are removed.
+
+        Returns:
+            The deleted files.
+        """
+        if not self.run_dir.is_dir():
+            return []
+        with self._locked():
+            return self._gc_locked()
+
+    def _write(self, data: bytes, manifests: builtins.list[Manifest]) -> None:
+        """The model zip, then the manifests, then pruning and gc: each step atomic."""
+        with self._locked():
+            if not self.models_dir.is_dir():
+                self.models_dir.mkdir()
+                _fsync_dir(self.run_dir)
+            _atomic_write(self.run_dir / manifests[0].model_file, data)
+            for manifest in manifests:
+                _atomic_write(self.run_dir / f"{manifest.tag}.json", manifest.to_json().encode())
+            self._prune_periodic()
+            self._gc_locked()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        if not self.run_dir.is_dir():
+            self.run_dir.mkdir(parents=True)
+            _fsync_dir(self.run_dir.parent)
+        fd = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _prune_periodic(self) -> None:
+        manifests, _ = scan_manifests(self.run_dir)
+        periodic = sorted(
+            (m.created, m.timesteps, path)
+            for path, m in manifests.items()
+            if path.stem.startswith("periodic-")
+        )
+        doomed = [path for _, _, path in periodic[: max(0, len(periodic) - self.keep_periodic)]]
+        for path in doomed:
+            path.unlink()
+            logger.debug("pruned periodic manifest %s", path)
+        if doomed:
+            _fsync_dir(self.run_dir)
+
+    def _gc_locked(self) -> builtins.list[Path]:
+        removed = _remove_stale_temps([self.run_dir, self.models_dir])
+        manifests, broken = scan_manifests(self.run_dir)
+        if broken:
+            logger.warning(
+                "not deleting model files in %s: unreadable manifest(s) %s",
+                self.run_dir, ", ".join(str(path) for path, _ in broken),
+            )
+            return removed
+        referenced = {PurePosixPath(m.model_file) for m in manifests.values()}
+        unused = [
+            path for path in sorted(self.models_dir.glob("*.zip"))
+            if not path.name.startswith(".")
+            and PurePosixPath(MODELS_DIR, path.name) not in referenced
+        ]
+        for path in unused:
+            path.unlink()
+            logger.debug("deleted unreferenced model %s", path)
+        if unused:
+            _fsync_dir(self.models_dir)
+        return removed + unused
+
+
+def _check_tags(tags: Iterable[str]) -> list[str]:
+    wanted = list(dict.fromkeys([tags] if isinstance(tags, str) else tags))
+    bad = [tag for tag in wanted if tag not in TAGS]
+    if not wanted or bad:
+        raise CheckpointError(f"checkpoint tags {bad or wanted} not allowed; allowed: {TAGS}")
+    return wanted
+
+
+def _tag_name(tag: str, timesteps: int) -> str:
+    return f"periodic-{timesteps:012d}" if tag == "periodic" else tag
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; other workers and the UI read these
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(folders: Iterable[Path]) -> list[Path]:
+    removed = []
+    cutoff = time.time() - STALE_TMP_SECONDS
+    for folder in folders:
+        for path in folder.glob(f"{TMP_PREFIX}*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(path)
+                    logger.debug("deleted stale temp file %s", path)
+    return removed

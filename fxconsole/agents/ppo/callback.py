@@ -1,0 +1,146 @@
+"""The stable-baselines3 callback of a training run: metrics, trades, checkpoints, stop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from stable_baselines3.common.callbacks import BaseCallback
+
+from fxconsole.agents.ppo.checkpointing import CheckpointPolicy
+from fxconsole.agents.sinks import MetricsSink
+from fxconsole.agents.weighting import LoserWeightSchedule
+from fxconsole.evaluation.metrics import RollingTrades
+
+# SB3's logger keys of the last optimisation → our metric keys.
+PPO_LOSS_KEYS = {
+    "train/policy_gradient_loss": "train/policy_loss",
+    "train/value_loss": "train/value_loss",
+    "train/entropy_loss": "train/entropy_loss",
+    "train/approx_kl": "train/approx_kl",
+    "train/clip_fraction": "train/clip_fraction",
+    "train/explained_variance": "train/explained_variance",
+    "train/loss": "train/loss",
+}
+
+
+class EpisodeCounters:
+    """Per-episode counters summed over the episodes finished since the last emit."""
+
+    def __init__(self) -> None:
+        self.episodes = 0
+        self.gated = 0
+        self.entry_attempts = 0
+        self.invalid_actions = 0
+
+    def add(self, info: dict[str, Any]) -> None:
+        """Count one finished episode from its last step's info."""
+        self.episodes += 1
+        self.gated += int(info.get("gated", 0))
+        self.entry_attempts += int(info.get("entry_attempts", 0))
+        self.invalid_actions += int(info.get("invalid_actions", 0))
+
+    def metrics(self) -> dict[str, float]:
+        """Gate rate and invalid actions per episode (empty if no episode ended)."""
+        if not self.episodes:
+            return {}
+        rate = self.gated / self.entry_attempts if self.entry_attempts else 0.0
+        return {"rollout/gate_rate": rate,
+                "rollout/invalid_actions": self.invalid_actions / self.episodes,
+                "rollout/episodes": float(self.episodes)}
+
+
+class TrainingCallback(BaseCallback):
+    """Streams metrics and trades to a sink, saves checkpoints, honours a stop request."""
+
+    def __init__(
+        self,
+        sink: MetricsSink,
+        schedule: LoserWeightSchedule,
+        checkpoints: CheckpointPolicy | None,
+        rolling_window: int = 500,
+        emit_seconds: float = 2.0,
+        should_stop: Callable[[], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.sink = sink
+        self.schedule = schedule
+        self.checkpoints = checkpoints
+        self.rolling = RollingTrades(rolling_window)
+        self.emit_seconds = emit_seconds
+        self.should_stop = should_stop or (lambda: False)
+        self.clock = clock
+        self._episodes = EpisodeCounters()
+        self._pending: list[dict[str, Any]] = []
+        self._last_emit = 0.0
+        self._start_time = 0.0
+        self._start_steps = 0
+        self.last_metrics: dict[str, float] = {}
+
+    def _on_training_start(self) -> None:
+        self._start_time = self._last_emit = self.clock()
+        self._start_steps = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        infos: list[dict[str, Any]] = self.locals["infos"]
+        dones = self.locals["dones"]
+        for i, info in enumerate(infos):
+            trade = info.get("trade")
+            if trade is not None:
+                self._pending.append({**trade, "env": i, "timesteps": self.num_timesteps,
+                                      "loser_weight": info.get("loser_weight", 1.0)})
+                self.rolling.extend((trade["pips"],))
+            if dones[i]:
+                self._episodes.add(info)
+        if self.checkpoints is not None:
+            self.checkpoints.on_step(self.model, self.num_timesteps, self.rolling.metrics,
+                                     self.schedule.state())
+        if self.clock() - self._last_emit >= self.emit_seconds:
+            self.emit()
+        return not self.should_stop()
+
+    def _on_training_end(self) -> None:
+        self.emit()
+        if self.checkpoints is not None:
+            self.checkpoints.final(self.model, self.num_timesteps, self.rolling.metrics(),
+                                   self.schedule.state())
+
+    def snapshot(self) -> dict[str, float]:
+        """Current metric values (what :meth:`emit` sends)."""
+        elapsed = max(self.clock() - self._start_time, 1e-9)
+        m = self.rolling.metrics()
+        values: dict[str, float] = {
+            "train/timesteps": float(self.num_timesteps),
+            "train/fps": (self.num_timesteps - self._start_steps) / elapsed,
+            "rollout/trades": float(self.rolling.total),
+            "rollout/win_rate": m.win_rate,
+            "rollout/expectancy": m.expectancy,
+            "rollout/avg_win": m.avg_win,
+            "rollout/avg_loss": m.avg_loss,
+            "rollout/sqn": m.sqn,
+            "train/phase": float(self.schedule.phase),
+            "train/loser_weight": self.schedule.loser_weight,
+        }
+        ep_info = getattr(self.model, "ep_info_buffer", None)
+        if ep_info:
+            values["rollout/ep_reward_mean"] = sum(e["r"] for e in ep_info) / len(ep_info)
+        values.update(self._episodes.metrics())
+        logged = self.model.logger.name_to_value if self.model.logger else {}
+        for sb3_key, key in PPO_LOSS_KEYS.items():
+            if sb3_key in logged:
+                values[key] = float(logged[sb3_key])
+        if "train/entropy_loss" in values:
+            values["train/entropy"] = -values["train/entropy_loss"]
+        return {k: float(v) for k, v in values.items()}
+
+    def emit(self) -> None:
+        """Send the metric snapshot and the trades closed since the last emit."""
+        self._last_emit = self.clock()
+        self.last_metrics = self.snapshot()
+        if self._pending:
+            self.sink.trades(self.num_timesteps, self._pending)
+            self._pending = []
+        self.sink.write(self.num_timesteps, self.last_metrics)
+        self._episodes = EpisodeCounters()

@@ -1,0 +1,172 @@
+"""``fxconsole train``: train a policy with a live progress line and a final summary."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fxconsole.agents.sinks import FanoutSink, JsonlSink
+from fxconsole.cli.common import CliError, Context
+from fxconsole.config import Config, ConfigError, with_overrides
+
+if TYPE_CHECKING:
+    from fxconsole.agents.ppo.train import TrainResult
+
+console = Console()
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``train``."""
+    p = sub.add_parser("train", help="train a policy (PPO) and write checkpoints")
+    p.add_argument("--agent", choices=("ppo",), default="ppo", help="learning agent")
+    p.add_argument("--timesteps", type=int, help="timesteps to train (config train.timesteps)")
+    p.add_argument("--run", help="run name (default: new, or the resumed run's)")
+    p.add_argument("--resume", metavar="CHECKPOINT",
+                   help="continue from a checkpoint: RUN, RUN/TAG, a manifest or a folder")
+    p.add_argument("--n-envs", type=int, help="environments per process (config ppo.n_envs)")
+    p.add_argument("--seed", type=int, help="random seed (config ppo.seed)")
+    p.set_defaults(handler=_train)
+
+
+class ProgressSink:
+    """Shows training progress: a live bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, total: int, start: int) -> None:
+        self.start = start
+        self.total = total
+        self.live = console.is_terminal
+        self.bar = Progress(BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                            TimeElapsedColumn(), TextColumn("{task.description}"),
+                            console=console, disable=not self.live)
+        self.task = self.bar.add_task("", total=total)
+        self.bar.start()
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        """Render one progress update."""
+        line = (f"{values.get('train/fps', 0):,.0f} steps/s · trades "
+                f"{values.get('rollout/trades', 0):,.0f} · win "
+                f"{values.get('rollout/win_rate', 0):.1%} · exp "
+                f"{values.get('rollout/expectancy', 0):+.2f} pips · phase "
+                f"{values.get('train/phase', 1):.0f} w {values.get('train/loser_weight', 0):.2f}")
+        done = min(step - self.start, self.total)
+        if self.live:
+            self.bar.update(self.task, completed=done, description=line)
+        else:
+            print(f"{step:,} timesteps · {line}", flush=True)
+
+    def trades(self, step: int, trades: list[dict[str, Any]]) -> None:
+        """Trades are not shown on the progress line."""
+
+    def close(self) -> None:
+        """Stop the live bar."""
+        self.bar.stop()
+
+
+class RunSinks:
+    """The sinks of one run, opened once its folder is known: JSONL files and progress."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.fan = FanoutSink()
+
+    def open(self, run_dir: Path, start: int) -> None:
+        """Start writing to the run folder and showing progress."""
+        self.fan.sinks = [JsonlSink(run_dir), ProgressSink(self.total, start)]
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        """Forward metrics."""
+        self.fan.write(step, values)
+
+    def trades(self, step: int, trades: list[dict[str, Any]]) -> None:
+        """Forward closed trades."""
+        self.fan.trades(step, trades)
+
+    def close(self) -> None:
+        """Close every sink."""
+        self.fan.close()
+
+
+def _gate_note(cfg: Config) -> str:
+    if not cfg.env.gating:
+        return "gating off"
+    if cfg.env.gate_sigma_pips == 0:
+        return f"calibrated: quantile {cfg.env.gate_quantile} of σ20 over train-session bars"
+    return "configured (env.gate_sigma_pips)"
+
+
+def _config_for(ctx: Context, args: argparse.Namespace) -> Config:
+    overrides = {k: v for k, v in (("n_envs", args.n_envs), ("seed", args.seed)) if v is not None}
+    try:
+        return with_overrides(ctx.config, "ppo", **overrides) if overrides else ctx.config
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _train(ctx: Context, args: argparse.Namespace) -> int:
+    from fxconsole.agents.checkpoints import CheckpointError
+    from fxconsole.agents.ppo.train import TrainSetup, train_ppo
+
+    cfg = _config_for(ctx, args)
+    if args.timesteps is not None and args.timesteps < 1:
+        raise CliError(f"--timesteps {args.timesteps}: must be ≥ 1")
+    if not ctx.workspace.market_db.exists():
+        raise CliError(f"no market data in {ctx.workspace.root}: run `fxconsole data synth` "
+                       "first")
+    sinks = RunSinks(args.timesteps or cfg.train.timesteps)
+    stop = {"requested": False}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        stop["requested"] = True
+        console.print("stopping: saving latest (press Ctrl-C again to abort)")
+
+    def on_start(setup: TrainSetup, gate: float, start: int) -> None:
+        what = f"resuming from {args.resume} at {start:,} timesteps" if args.resume else "new run"
+        console.print(f"run {setup.run} ({what}) → {setup.run_dir}")
+        console.print(f"gate threshold σ20 = {gate:.3f} pips ({_gate_note(cfg)})")
+        sinks.open(setup.run_dir, start)
+
+    previous = signal.signal(signal.SIGINT, on_signal)
+    try:
+        result = train_ppo(cfg, ctx.workspace, sinks, args.timesteps, args.run, args.resume,
+                           should_stop=lambda: stop["requested"], on_start=on_start)
+    except (CheckpointError, LookupError, ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sinks.close()
+    _summary(result)
+    return 0
+
+
+def _summary(result: TrainResult) -> None:
+    m, r = result.metrics, result.rolling
+    fps = (result.timesteps - result.start_timesteps) / max(result.seconds, 1e-9)
+    table = Table(title=f"run {result.run}", show_header=False, box=box.SIMPLE)
+    rows = [
+        ("timesteps", f"{result.start_timesteps:,} → {result.timesteps:,}"),
+        ("time", f"{result.seconds:.1f} s ({fps:,.0f} steps/s)"),
+        ("trades (run total)", f"{m.get('rollout/trades', 0):,.0f}"),
+        (f"last {r.trades} trades", f"win {r.win_rate:.1%} · exp {r.expectancy:+.2f} pips · "
+         f"avg win {r.avg_win:+.2f} / loss {r.avg_loss:+.2f} · SQN {r.sqn:.2f}"),
+        ("gate threshold", f"{result.gate_sigma_pips:.3f} pips σ20 · gate rate "
+         f"{m.get('rollout/gate_rate', 0):.1%}"),
+        ("weighting", f"phase {m.get('train/phase', 1):.0f} · loser weight "
+         f"{m.get('train/loser_weight', 0):.2f}"),
+        ("checkpoints", str(result.run_dir)),
+        ("resume with", f"fxconsole train --resume {result.run}"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
+    sys.stdout.flush()

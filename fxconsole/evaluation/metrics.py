@@ -1,0 +1,90 @@
+"""SPEC §6 trade metrics over a list of closed trades' pips (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+SQN_CAP = 100
+
+
+@dataclass(frozen=True)
+class TradeMetrics:
+    """Summary of a trade list (pips net of spread)."""
+
+    trades: int
+    expectancy: float
+    win_rate: float
+    profit_factor: float
+    avg_win: float
+    avg_loss: float
+    sqn: float
+    max_drawdown_pips: float
+    total_pips: float
+
+    def as_dict(self) -> dict[str, float]:
+        """Plain dict (for JSON and metric sinks)."""
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+def sqn(pips: Sequence[float] | np.ndarray) -> float:
+    """``sqrt(min(N, 100)) · mean / std(ddof=1)``; 0 when N < 2 or std = 0."""
+    p = np.asarray(pips, dtype=np.float64)
+    if p.size < 2:
+        return 0.0
+    std = float(p.std(ddof=1))
+    if std == 0.0:
+        return 0.0
+    return math.sqrt(min(p.size, SQN_CAP)) * float(p.mean()) / std
+
+
+def max_drawdown(pips: Sequence[float] | np.ndarray) -> float:
+    """Largest peak-to-trough fall of the cumulative pips curve starting at 0."""
+    curve = np.concatenate(([0.0], np.cumsum(np.asarray(pips, dtype=np.float64))))
+    return float((np.maximum.accumulate(curve) - curve).max())
+
+
+def trade_metrics(pips: Sequence[float] | np.ndarray) -> TradeMetrics:
+    """Every SPEC §6 metric of one trade list (zeros for an empty list)."""
+    p = np.asarray(pips, dtype=np.float64)
+    n = int(p.size)
+    if n == 0:
+        return TradeMetrics(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    wins, losses = p[p > 0], p[p <= 0]
+    gross_loss = float(-losses.sum())
+    profit_factor = float(wins.sum()) / gross_loss if gross_loss > 0 else math.inf
+    return TradeMetrics(
+        trades=n,
+        expectancy=float(p.mean()),
+        win_rate=wins.size / n,
+        profit_factor=profit_factor,
+        avg_win=float(wins.mean()) if wins.size else 0.0,
+        avg_loss=float(losses.mean()) if losses.size else 0.0,
+        sqn=sqn(p),
+        max_drawdown_pips=max_drawdown(p),
+        total_pips=float(p.sum()),
+    )
+
+
+class RollingTrades:
+    """The last ``window`` trades' pips, plus run totals, for live training metrics."""
+
+    def __init__(self, window: int = 500) -> None:
+        self.window: deque[float] = deque(maxlen=window)
+        self.total = 0
+        self.total_wins = 0
+
+    def extend(self, pips: Iterable[float]) -> None:
+        """Add closed trades."""
+        for p in pips:
+            self.window.append(p)
+            self.total += 1
+            self.total_wins += p > 0
+
+    def metrics(self) -> TradeMetrics:
+        """Metrics of the rolling window."""
+        return trade_metrics(list(self.window))

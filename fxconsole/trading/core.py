@@ -1,0 +1,284 @@
+"""The trading environment's step core (SPEC §4) as numba kernels over preloaded arrays.
+
+Pure: arrays in, arrays out; no clock, I/O or logging. One environment is one small
+float64 ``state`` vector (its parameters, its position and counters, and the last closed
+trade; see the ``P_``, ``S_`` and ``T_`` offsets) plus the market ``table`` it shares
+with every other environment on the same series: ``(n, TABLE_COLUMNS)`` rows of the 11
+features of ``FEATURE_NAMES``, then the close and the raw σ20 (pips). A step is one
+compiled call that applies the action, moves the clock, marks the open trade and writes
+the observation into a preallocated buffer.
+
+Step ``k`` of a session starting at row ``s`` looks at bar ``t = s + k``: the action is
+executed at ``c_t``; then, unless ``k`` is the last step, the clock moves to ``t + 1``
+where an open trade is marked at ``c_{t+1}``. At the last step a position still open is
+closed at ``c_t`` (forced) and the episode ends. The observation is always that of bar
+``s + state[S_STEP]``: ``t + 1`` after a step, ``t`` once the episode is over.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from fxconsole.config import EnvConfig
+from fxconsole.market.bars import F64
+from fxconsole.market.features import N_FEATURES
+
+F32 = npt.NDArray[np.float32]
+
+HOLD, BUY, SELL, CLOSE = 0, 1, 2, 3
+N_ACTIONS = 4
+
+# Market table columns: the features in FEATURE_NAMES order, then close and σ20.
+CLOSE_COL = N_FEATURES
+SIGMA_COL = N_FEATURES + 1
+TABLE_COLUMNS = N_FEATURES + 2
+
+# Observation layout (SPEC §4): feature columns of the PPO market and time blocks.
+PPO_MARKET_COLS = (0, 1, 2, 3, 4, 9, 10)
+PPO_TIME_COLS = (5, 6, 7, 8)
+N_POSITION = 6
+PPO_SIZE = len(PPO_MARKET_COLS) + N_POSITION + len(PPO_TIME_COLS)  # 17
+TEMPORAL_BARS = 32
+TEMPORAL_FEATURES = 9
+
+# state[...] offsets. Parameters, set once:
+P_SPREAD = 0
+P_OPEN_REWARD = 1
+P_HOLD_FLAT = 2
+P_DD_PENALTY = 3
+P_GATE = 4  # entries while flat are gated if σ20_t < this (−inf: gating off)
+P_PIP = 5
+P_LAST_STEP = 6  # session_bars − 1
+# Episode state:
+S_START = 7
+S_STEP = 8
+S_DONE = 9  # 1.0 before the first reset and after the last step
+S_SIDE = 10  # −1, 0, 1
+S_ENTRY_INDEX = 11
+S_ENTRY_PRICE = 12
+S_UNREALISED = 13  # pips net of spread at the current bar
+S_PEAK = 14
+S_DD = 15
+S_MAX_DD = 16
+S_AREA_DD = 17
+S_INVALID = 18
+S_GATED = 19
+S_ATTEMPTS = 20  # entry attempts while flat, gated or not
+# The last closed trade:
+T_SIDE = 21
+T_ENTRY_INDEX = 22
+T_EXIT_INDEX = 23
+T_ENTRY_PRICE = 24
+T_EXIT_PRICE = 25
+T_PIPS = 26
+T_MAX_DD = 27
+T_FORCED = 28
+STATE_SIZE = 29
+
+_FIRST_EPISODE_FIELD = S_SIDE
+
+
+def new_state(env: EnvConfig, pip: float, session_bars: int, gate_sigma_pips: float) -> F64:
+    """A fresh state vector for one environment (``reset_state`` must follow).
+
+    Args:
+        env: rewards and spread.
+        pip: the symbol's pip size.
+        session_bars: steps per episode.
+        gate_sigma_pips: σ20 threshold of the entry gate; ``-inf`` disables gating.
+    """
+    state = np.zeros(STATE_SIZE, dtype=np.float64)
+    state[P_SPREAD] = env.spread_pips
+    state[P_OPEN_REWARD] = env.open_reward
+    state[P_HOLD_FLAT] = env.hold_flat_reward
+    state[P_DD_PENALTY] = env.drawdown_penalty
+    state[P_GATE] = gate_sigma_pips
+    state[P_PIP] = pip
+    state[P_LAST_STEP] = session_bars - 1
+    state[S_DONE] = 1.0
+    return state
+
+
+@numba.njit(cache=True)
+def reset_state(start: int, state: F64) -> None:  # pragma: no cover - compiled
+    """Begin an episode at session start row ``start``: flat, counters at 0."""
+    state[S_START] = start
+    state[S_STEP] = 0.0
+    state[S_DONE] = 0.0
+    for i in range(_FIRST_EPISODE_FIELD, STATE_SIZE):
+        state[i] = 0.0
+
+
+@numba.njit(cache=True)
+def _mark(table: F64, state: F64, t: int) -> None:  # pragma: no cover - compiled
+    """Mark the open trade at ``c_t``: unrealised, peak, dd, max_dd, area_dd."""
+    side = state[S_SIDE]
+    close = table[t, CLOSE_COL]
+    entry = state[S_ENTRY_PRICE]
+    if side > 0.0:
+        unrealised = (close - entry) / state[P_PIP] - state[P_SPREAD]
+    else:
+        unrealised = (entry - close) / state[P_PIP] - state[P_SPREAD]
+    state[S_UNREALISED] = unrealised
+    if unrealised > state[S_PEAK]:
+        state[S_PEAK] = unrealised
+    dd = state[S_PEAK] - unrealised
+    state[S_DD] = dd
+    if dd > state[S_MAX_DD]:
+        state[S_MAX_DD] = dd
+    state[S_AREA_DD] += dd
+
+
+@numba.njit(cache=True)
+def _open(table: F64, state: F64, t: int, side: float) -> None:  # pragma: no cover
+    """Open a position at ``c_t``; the entry bar is marked (unrealised = −spread)."""
+    state[S_SIDE] = side
+    state[S_ENTRY_INDEX] = t
+    state[S_ENTRY_PRICE] = table[t, CLOSE_COL]
+    state[S_PEAK] = -np.inf
+    state[S_MAX_DD] = 0.0
+    state[S_AREA_DD] = 0.0
+    _mark(table, state, t)
+
+
+@numba.njit(cache=True)
+def _close(table: F64, state: F64, t: int, forced: bool) -> float:  # pragma: no cover
+    """Close the position at ``c_t``; record the trade; return the close reward."""
+    pips = state[S_UNREALISED]
+    max_dd = state[S_MAX_DD]
+    state[T_SIDE] = state[S_SIDE]
+    state[T_ENTRY_INDEX] = state[S_ENTRY_INDEX]
+    state[T_EXIT_INDEX] = t
+    state[T_ENTRY_PRICE] = state[S_ENTRY_PRICE]
+    state[T_EXIT_PRICE] = table[t, CLOSE_COL]
+    state[T_PIPS] = pips
+    state[T_MAX_DD] = max_dd
+    state[T_FORCED] = 1.0 if forced else 0.0
+    for i in range(S_SIDE, S_AREA_DD + 1):
+        state[i] = 0.0
+    return pips - state[P_DD_PENALTY] * max_dd
+
+
+@numba.njit(cache=True)
+def _act(action: int, table: F64, state: F64, t: int) -> tuple[float, bool]:  # pragma: no cover
+    """Apply one action at bar ``t``; return (reward, a trade closed)."""
+    if state[S_SIDE] == 0.0:
+        if BUY <= action <= SELL:  # an entry attempt
+            state[S_ATTEMPTS] += 1.0
+            if table[t, SIGMA_COL] < state[P_GATE]:
+                state[S_GATED] += 1.0
+                return state[P_HOLD_FLAT], False
+            _open(table, state, t, 1.0 if action == BUY else -1.0)
+            return state[P_OPEN_REWARD], False
+        if action == CLOSE:
+            state[S_INVALID] += 1.0
+        return state[P_HOLD_FLAT], False
+    if action == CLOSE:
+        return _close(table, state, t, False), True
+    if action != HOLD:
+        state[S_INVALID] += 1.0
+    return 0.0, False
+
+
+@numba.njit(cache=True)
+def apply_step(action: int, table: F64, state: F64) -> tuple[float, bool]:  # pragma: no cover
+    """One step without an observation: act at ``c_t``, then advance or end the episode.
+
+    Returns:
+        (reward, whether a trade closed in this step).
+
+    Raises:
+        RuntimeError: if the episode is over (or was never reset).
+        ValueError: if ``action`` is not 0–3.
+    """
+    if state[S_DONE] != 0.0:
+        raise RuntimeError("the episode is over (or never began): call reset() before step()")
+    if action < 0 or action >= N_ACTIONS:
+        raise ValueError("action must be 0 (HOLD), 1 (BUY), 2 (SELL) or 3 (CLOSE)")
+    step = int(state[S_STEP])
+    t = int(state[S_START]) + step
+    reward, closed = _act(action, table, state, t)
+    if step >= int(state[P_LAST_STEP]):
+        if state[S_SIDE] != 0.0:
+            reward += _close(table, state, t, True)
+            closed = True
+        state[S_DONE] = 1.0
+    else:
+        state[S_STEP] = step + 1
+        if state[S_SIDE] != 0.0:
+            _mark(table, state, t + 1)
+    return reward, closed
+
+
+@numba.njit(cache=True)
+def write_position(state: F64, out: F32, offset: int) -> None:  # pragma: no cover - compiled
+    """The 6 position features of the current bar into ``out[offset:offset + 6]``."""
+    side = state[S_SIDE]
+    if side == 0.0:
+        for i in range(N_POSITION):
+            out[offset + i] = 0.0
+        return
+    bars = state[S_START] + state[S_STEP] - state[S_ENTRY_INDEX]
+    out[offset] = side
+    out[offset + 1] = math.tanh(state[S_UNREALISED] / 100.0)
+    out[offset + 2] = math.tanh(bars / 100.0)
+    out[offset + 3] = math.tanh(state[S_DD] / 100.0)
+    out[offset + 4] = math.tanh(state[S_MAX_DD] / 100.0)
+    out[offset + 5] = math.tanh(state[S_AREA_DD] / 100.0)
+
+
+@numba.njit(cache=True)
+def write_ppo(table: F64, state: F64, obs: F32) -> None:  # pragma: no cover - compiled
+    """The 17-value PPO observation of the current bar into ``obs``."""
+    t = int(state[S_START] + state[S_STEP])
+    i = 0
+    for col in PPO_MARKET_COLS:
+        obs[i] = table[t, col]
+        i += 1
+    write_position(state, obs, i)
+    i += N_POSITION
+    for col in PPO_TIME_COLS:
+        obs[i] = table[t, col]
+        i += 1
+
+
+@numba.njit(cache=True)
+def write_muzero(table: F64, state: F64, temporal: F32, static: F32) -> None:  # pragma: no cover
+    """The MuZero observation: features 0–8 of bars ``t−31 … t`` and the position."""
+    t = int(state[S_START] + state[S_STEP])
+    first = t - TEMPORAL_BARS + 1
+    for i in range(TEMPORAL_BARS):
+        for j in range(TEMPORAL_FEATURES):
+            temporal[i, j] = table[first + i, j]
+    write_position(state, static, 0)
+
+
+@numba.njit(cache=True)
+def step_ppo(
+    action: int, table: F64, state: F64, obs: F32
+) -> tuple[float, bool, bool, int, int, int, int]:  # pragma: no cover - compiled
+    """Step and write the PPO observation.
+
+    Returns:
+        (reward, terminated, trade closed, position, invalid actions, gated, entry attempts),
+        the last three being running counts of the episode.
+    """
+    reward, closed = apply_step(action, table, state)
+    write_ppo(table, state, obs)
+    return (reward, state[S_DONE] != 0.0, closed, int(state[S_SIDE]), int(state[S_INVALID]),
+            int(state[S_GATED]), int(state[S_ATTEMPTS]))
+
+
+@numba.njit(cache=True)
+def step_muzero(
+    action: int, table: F64, state: F64, temporal: F32, static: F32
+) -> tuple[float, bool, bool, int, int, int, int]:  # pragma: no cover - compiled
+    """Step and write the MuZero observation; returns as :func:`step_ppo`."""
+    reward, closed = apply_step(action, table, state)
+    write_muzero(table, state, temporal, static)
+    return (reward, state[S_DONE] != 0.0, closed, int(state[S_SIDE]), int(state[S_INVALID]),
+            int(state[S_GATED]), int(state[S_ATTEMPTS]))
