@@ -28,7 +28,6 @@ import io
 import logging
 import operator
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -48,6 +47,7 @@ from fxconsole.agents.manifest import (
     validate_name,
     validate_run_name,
 )
+from fxconsole.fsutil import TMP_PREFIX, atomic_write, fsync_dir
 
 __all__ = [
     "CheckpointError",
@@ -64,8 +64,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 TAGS = ("latest", "best", "periodic")
+POINTER_TAGS = ("best", "deployed")  # tags that can point at an existing model
 MODELS_DIR = "models"
-TMP_PREFIX = ".tmp-"
 LOCK_FILE = ".lock"
 STALE_TMP_SECONDS = 60.0
 
@@ -162,6 +162,24 @@ class RunCheckpoints:
         )
         return written[0]
 
+    def point(self, tag: str, source: Manifest, metrics: Mapping[str, Any] | None = None
+              ) -> Manifest:
+        """Make ``tag`` (best or deployed) point at the model of an existing manifest.
+
+        Raises:
+            CheckpointError: for another tag, or if the source's model file is gone.
+        """
+        if tag not in POINTER_TAGS:
+            raise CheckpointError(f"tag {tag!r} cannot be pointed; allowed: {POINTER_TAGS}")
+        with self._locked():
+            if not (self.run_dir / source.model_file).is_file():
+                raise CheckpointError(f"{self.run_dir / source.model_file}: model file missing")
+            merged = {**source.metrics, **to_plain(metrics or {}, "metrics")}
+            manifest = dataclasses.replace(source, tag=tag, metrics=merged)
+            atomic_write(self.run_dir / f"{tag}.json", manifest.to_json().encode())
+        logger.info("checkpoint %s: %s → %s", self.run, tag, source.model_file)
+        return manifest
+
     def manifest(self, tag: str) -> Manifest | None:
         """The manifest named ``tag`` (e.g. "latest", "periodic-000000050000"), or None."""
         path = self.run_dir / f"{validate_name(tag, 'tag')}.json"
@@ -194,10 +212,10 @@ class RunCheckpoints:
         with self._locked():
             if not self.models_dir.is_dir():
                 self.models_dir.mkdir()
-                _fsync_dir(self.run_dir)
-            _atomic_write(self.run_dir / manifests[0].model_file, data)
+                fsync_dir(self.run_dir)
+            atomic_write(self.run_dir / manifests[0].model_file, data)
             for manifest in manifests:
-                _atomic_write(self.run_dir / f"{manifest.tag}.json", manifest.to_json().encode())
+                atomic_write(self.run_dir / f"{manifest.tag}.json", manifest.to_json().encode())
             self._prune_periodic()
             self._gc_locked()
 
@@ -205,7 +223,7 @@ class RunCheckpoints:
     def _locked(self) -> Iterator[None]:
         if not self.run_dir.is_dir():
             self.run_dir.mkdir(parents=True)
-            _fsync_dir(self.run_dir.parent)
+            fsync_dir(self.run_dir.parent)
         fd = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -225,7 +243,7 @@ class RunCheckpoints:
             path.unlink()
             logger.debug("pruned periodic manifest %s", path)
         if doomed:
-            _fsync_dir(self.run_dir)
+            fsync_dir(self.run_dir)
 
     def _gc_locked(self) -> builtins.list[Path]:
         removed = _remove_stale_temps([self.run_dir, self.models_dir])
@@ -246,7 +264,7 @@ class RunCheckpoints:
             path.unlink()
             logger.debug("deleted unreferenced model %s", path)
         if unused:
-            _fsync_dir(self.models_dir)
+            fsync_dir(self.models_dir)
         return removed + unused
 
 
@@ -260,30 +278,6 @@ def _check_tags(tags: Iterable[str]) -> list[str]:
 
 def _tag_name(tag: str, timesteps: int) -> str:
     return f"periodic-{timesteps:012d}" if tag == "periodic" else tag
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; other workers and the UI read these
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove_stale_temps(folders: Iterable[Path]) -> list[Path]:

@@ -1,7 +1,7 @@
 """SPEC §6 backtests: play a policy over a split's non-overlapping sessions.
 
 All sessions have the same length, so they are played in lockstep: one batched policy
-call per step for every session at once.
+call and one compiled step call per bar for every session at once.
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ import numpy as np
 import numpy.typing as npt
 
 from fxconsole.config import Config
-from fxconsole.trading.env import TradingEnv
+from fxconsole.trading import core
+from fxconsole.trading.batch import (
+    TRADE_FIELDS,
+    TRADE_ROW,
+    new_batch,
+    step_batch_ppo,
+    trade_record,
+)
 from fxconsole.trading.market_data import MarketData
 
 Policy = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.int64]]
@@ -53,7 +60,7 @@ class BacktestResult:
 
 def run_backtest(policy: Policy, data: MarketData, split: str, cfg: Config,
                  max_sessions: int | None = None) -> BacktestResult:
-    """Play ``policy`` deterministically over the split's backtest sessions.
+    """Play ``policy`` deterministically over the split's backtest sessions, in lockstep.
 
     Raises:
         ValueError: if the split has no sessions.
@@ -61,28 +68,20 @@ def run_backtest(policy: Policy, data: MarketData, split: str, cfg: Config,
     starts = backtest_starts(data.split_starts(split), cfg.data.session_bars)
     if max_sessions is not None:
         starts = starts[:max_sessions]
-    if starts.size == 0:
-        raise ValueError(f"split {split!r} of {data.symbol} {data.timeframe} has no sessions")
-    envs = [TradingEnv(data.symbol, data.timeframe, split, "ppo", data=data, config=cfg)
-            for _ in starts]
-    obs = np.stack([env.reset(options={"start_index": int(s)})[0]
-                    for env, s in zip(envs, starts, strict=True)])
+    states, obs = new_batch(starts, cfg, data)
+    closed = np.empty((starts.shape[0], TRADE_ROW), dtype=np.float64)
     trades: list[dict[str, Any]] = []
-    gated = invalid = steps = 0
-    done = False
-    while not done:
-        actions = policy(obs)
-        for i, env in enumerate(envs):
-            obs[i], _, terminated, _, info = env.step(int(actions[i]))
-            if "trade" in info:
-                trades.append({**info["trade"], "session": int(starts[i])})
-            if terminated:
-                gated += info["gated"]
-                invalid += info["invalid_actions"]
-                done = True
-        steps += 1
-    trades.sort(key=lambda t: (t["exit_ts"], t["session"]))
-    return BacktestResult(split, int(starts.size), steps, trades, gated, invalid)
+    for _ in range(cfg.data.session_bars):
+        actions = np.ascontiguousarray(policy(obs), dtype=np.int64)
+        n = step_batch_ppo(actions, data.table, states, obs, closed)
+        for row in closed[:n]:
+            trade = trade_record(row[:TRADE_FIELDS], data.ts)
+            trade["session_start_index"] = int(starts[int(row[TRADE_FIELDS])])
+            trades.append(trade)
+    trades.sort(key=lambda t: (t["exit_index"], t["session_start_index"]))
+    return BacktestResult(split, int(starts.size), cfg.data.session_bars, trades,
+                          int(states[:, core.S_GATED].sum()),
+                          int(states[:, core.S_INVALID].sum()))
 
 
 def sb3_policy(model: Any) -> Policy:

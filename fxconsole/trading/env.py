@@ -19,6 +19,7 @@ from gymnasium import spaces
 from fxconsole.config import Config, load_config
 from fxconsole.market.bars import I64
 from fxconsole.trading import core
+from fxconsole.trading.batch import gate_threshold, trade_record
 from fxconsole.trading.market_data import MarketData, iso_utc, load_market_data
 from fxconsole.trading.spaces import check_observation, observation_space, observation_spec
 from fxconsole.workspace import Workspace, resolve_workspace
@@ -120,9 +121,9 @@ class TradingEnv(gymnasium.Env[Any, np.int64]):
         self.session_bars = cfg.data.session_bars
         self.starts: I64 = self._check_starts(self.data.split_starts(split))
         self.gating = cfg.env.gating
-        self.gate_sigma_pips = self._gate_threshold() if self.gating else 0.0
+        gate = gate_threshold(cfg, self.data)
+        self.gate_sigma_pips = gate if self.gating else 0.0
         self._table = self.data.table
-        gate = self.gate_sigma_pips if self.gating else -np.inf
         self._state = core.new_state(cfg.env, self.data.pip, self.session_bars, gate)
         self.action_space = spaces.Discrete(core.N_ACTIONS)
         self.observation_space = observation_space(self.observation)
@@ -155,12 +156,6 @@ class TradingEnv(gymnasium.Env[Any, np.int64]):
             raise ValueError(f"split {self.split!r} has a session start {int(starts[0])} < "
                              f"{first_needed}: the 32-bar observation window would be short")
         return starts
-
-    def _gate_threshold(self) -> float:
-        configured = self.config.env.gate_sigma_pips
-        if configured > 0.0:
-            return float(configured)
-        return self.data.gate_threshold(self.config.env.gate_quantile, self.session_bars)
 
     # --- gymnasium API ----------------------------------------------------------------
 
@@ -234,22 +229,7 @@ class TradingEnv(gymnasium.Env[Any, np.int64]):
 
     def last_trade(self) -> dict[str, Any]:
         """The most recently closed trade as the ``info["trade"]`` dict (SPEC §4)."""
-        side, entry, exit_, entry_price, exit_price, pips, max_dd, forced = (
-            self._state[core.T_SIDE:core.T_FORCED + 1].tolist())
-        ts = self.data.ts
-        return {
-            "side": "long" if side > 0 else "short",
-            "entry_ts": iso_utc(ts[int(entry)]),
-            "exit_ts": iso_utc(ts[int(exit_)]),
-            "entry_price": entry_price,
-            "exit_price": exit_price,
-            "pips": pips,
-            "max_dd": max_dd,
-            "bars_held": int(exit_ - entry),
-            "forced": forced != 0.0,
-            "entry_index": int(entry),
-            "exit_index": int(exit_),
-        }
+        return trade_record(self._state[core.T_SIDE:core.T_FORCED + 1], self.data.ts)
 
     def _write_observation(self) -> Any:
         if self._ppo:
