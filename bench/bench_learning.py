@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--years", type=float, default=1.5)
     parser.add_argument("--signal", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a config key, e.g. ppo.gamma=0.999 (repeatable)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -59,6 +61,14 @@ def main() -> None:
         cfg = with_overrides(cfg, "train", periodic_every=args.every, keep_periodic=1000,
                              latest_every=args.every)
         cfg = with_overrides(cfg, "ppo", seed=args.seed)
+        for item in args.set:
+            key, _, text = item.partition("=")
+            section, _, name = key.partition(".")
+            current = getattr(getattr(cfg, section), name)
+            value = type(current)(text) if not isinstance(current, bool) else text == "true"
+            cfg = with_overrides(cfg, section, **{name: value})
+        if args.set:
+            print(f"overrides: {', '.join(args.set)}")
         with MarketStore(ws.market_db) as store:
             s = synthesize(store, cfg.data.symbol, cfg.data.timeframe, cfg.synth, cfg.data)
         print(f"data: {s.rows_stored:,} bars, signal {args.signal}, sessions {s.build.sessions}")

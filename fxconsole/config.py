@@ -125,6 +125,22 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class ValidationConfig:
+    """Backtests, Monte Carlo and the promotion rule (SPEC §6)."""
+
+    split: str = _opt("validation", "split validated by default", choices=("validation", "test"))
+    runs: int = _opt(200, "Monte Carlo resamples", min=1, max=1_000_000)
+    seed: int = _opt(0, "seed of the Monte Carlo and the random baseline", min=0)
+    min_trades: int = _opt(30, "validation trades a checkpoint needs to become `best`", min=1)
+    beat_baselines: bool = _opt(
+        True, "promotion needs SQN and expectancy above both baselines"
+    )
+    p5_final_pips: float = _opt(
+        0.0, "promotion needs the Monte Carlo 5th-percentile final pips above this"
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, one section per concern."""
 
@@ -134,6 +150,7 @@ class Config:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def validated(self) -> Config:
         """Check cross-key rules; return self."""

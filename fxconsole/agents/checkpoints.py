@@ -29,6 +29,7 @@ import logging
 import operator
 import os
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -118,6 +119,7 @@ class RunCheckpoints:
         feature_spec_version: int,
         metrics: Mapping[str, Any] | None = None,
         state: Mapping[str, Any] | None = None,
+        extras: Mapping[str, bytes] | None = None,
     ) -> Manifest:
         """Write the model once, then one manifest per tag; prune periodic ones; gc.
 
@@ -130,6 +132,8 @@ class RunCheckpoints:
             feature_spec_version: version of the feature pipeline the model was trained on.
             metrics: e.g. the rolling SQN that made this the best checkpoint.
             state: extra resumable state (e.g. the loser-weight schedule).
+            extras: more members for the model zip (SB3 ignores them), e.g. an exported
+                actor for torch-free inference; the sha256 covers them.
 
         Returns:
             The manifest written for the first tag.
@@ -143,6 +147,10 @@ class RunCheckpoints:
             raise CheckpointError(f"timesteps = {timesteps} must be ≥ 0")
         buffer = io.BytesIO()
         model.save(buffer)
+        if extras:
+            with zipfile.ZipFile(buffer, "a") as archive:
+                for name, content in extras.items():
+                    archive.writestr(name, content)
         data = buffer.getvalue()
         sha = hashlib.sha256(data).hexdigest()
         base = Manifest(

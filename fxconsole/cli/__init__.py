@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from fxconsole.cli import config_cmd, data_cmd, train_cmd
+from fxconsole.cli import config_cmd, data_cmd, train_cmd, validate_cmd
 from fxconsole.cli.common import CliError, Context, open_context
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     data_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
+    validate_cmd.add_parser(sub)
     config_cmd.add_parser(sub)
     return parser
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich import box
@@ -18,21 +18,16 @@ from rich.table import Table
 from fxconsole.cli.common import CliError, Context
 from fxconsole.config import ConfigError, with_overrides
 from fxconsole.market.bars import TIMEFRAME_SECONDS, BarsError
-from fxconsole.market.formats import FORMATS
-from fxconsole.market.pipeline import (
-    STRADDLING,
-    ImportSummary,
-    build_features,
-    import_file,
-    synthesize,
-)
 from fxconsole.market.sessions import SPLITS
-from fxconsole.market.store import (
-    MarketStore,
-    export_series,
-    export_sessions,
-    feature_summary,
-)
+
+if TYPE_CHECKING:
+    from fxconsole.market.pipeline import ImportSummary
+    from fxconsole.market.store import MarketStore
+
+# The names of fxconsole.market.formats.FORMATS, spelled out so that `fxconsole --help`
+# and non-data commands need not import pandas and pyarrow (a test keeps them equal).
+FORMAT_CHOICES = ("oanda", "csv", "histdata", "metatrader", "dukascopy")
+STRADDLING = "none"  # fxconsole.market.pipeline.STRADDLING
 
 console = Console()
 IMPORT_STAGES = ("read", "validate", "store bars", "features", "store features")
@@ -47,7 +42,7 @@ def add_parser(sub: Any) -> None:
     imp = dsub.add_parser("import", help="import a bar file (format auto-detected)")
     imp.add_argument("path", type=Path)
     _series_args(imp)
-    imp.add_argument("--format", choices=FORMATS, help="override the detected format")
+    imp.add_argument("--format", choices=FORMAT_CHOICES, help="override the detected format")
     imp.add_argument("--drop-invalid", action="store_true",
                      help="drop invalid bars and report the count instead of failing")
     imp.add_argument("--replace", action="store_true",
@@ -101,6 +96,8 @@ def _store(ctx: Context, read_only: bool = False) -> Iterator[MarketStore]:
                        "or `fxconsole data import FILE` first")
     if not read_only:
         ctx.workspace.ensure()
+    from fxconsole.market.store import MarketStore
+
     try:
         with MarketStore(path, read_only=read_only) as store:
             yield store
@@ -124,6 +121,8 @@ def _progress(stages: tuple[str, ...]) -> Iterator[Callable[[str], None]]:
 
 
 def _import(ctx: Context, args: argparse.Namespace) -> int:
+    from fxconsole.market.pipeline import import_file
+
     symbol, timeframe = _series(ctx, args)
     if not args.path.is_file():
         raise CliError(f"{args.path}: no such file")
@@ -139,6 +138,8 @@ def _import(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _synth(ctx: Context, args: argparse.Namespace) -> int:
+    from fxconsole.market.pipeline import synthesize
+
     symbol, timeframe = _series(ctx, args)
     overrides = {k: getattr(args, k) for k in ("years", "seed", "signal")
                  if getattr(args, k) is not None}
@@ -154,6 +155,8 @@ def _synth(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _build(ctx: Context, args: argparse.Namespace) -> int:
+    from fxconsole.market.pipeline import build_features
+
     symbol, timeframe = _series(ctx, args)
     with _store(ctx) as store, store.transaction():
         result = build_features(store, symbol, timeframe, ctx.config.data, args.force)
@@ -194,6 +197,8 @@ def _print_summary(s: ImportSummary, seconds: float) -> None:
 
 
 def _info(ctx: Context, args: argparse.Namespace) -> int:
+    from fxconsole.market.store import feature_summary
+
     with _store(ctx, read_only=True) as store:
         series = store.series()
         if not series:
@@ -232,6 +237,8 @@ def _num(value: float | None) -> str:
 
 
 def _export(ctx: Context, args: argparse.Namespace) -> int:
+    from fxconsole.market.store import export_series
+
     symbol, timeframe = _series(ctx, args)
     with _store(ctx, read_only=True) as store:
         n = export_series(store, symbol, timeframe, args.out)
@@ -240,6 +247,8 @@ def _export(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _sessions(ctx: Context, args: argparse.Namespace) -> int:
+    from fxconsole.market.store import export_sessions
+
     symbol, timeframe = _series(ctx, args)
     with _store(ctx, read_only=True) as store:
         n = export_sessions(store, symbol, timeframe, args.split, args.out)

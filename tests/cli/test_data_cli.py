@@ -79,3 +79,11 @@ def test_real_process_with_workspace_from_environment(tmp_path: Path) -> None:
     again = subprocess.run([sys.executable, "-m", "fxconsole", "config", "init"],
                            env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 1 and "use --force" in again.stderr
+
+
+def test_format_choices_match_the_readers() -> None:
+    from fxconsole.cli.data_cmd import FORMAT_CHOICES, STRADDLING
+    from fxconsole.market.formats import FORMATS
+    from fxconsole.market.pipeline import STRADDLING as PIPELINE_STRADDLING
+
+    assert FORMAT_CHOICES == FORMATS and STRADDLING == PIPELINE_STRADDLING

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fxconsole.agents.checkpoints import Manifest, RunCheckpoints
+from fxconsole.agents.ppo.inference import actor_extras
 from fxconsole.config import TrainConfig
 from fxconsole.evaluation.metrics import TradeMetrics
 
@@ -71,6 +72,7 @@ class CheckpointPolicy:
             metrics={"rolling_sqn": m.sqn, "rolling_trades": float(m.trades),
                      "rolling_expectancy": m.expectancy, "rolling_win_rate": m.win_rate},
             state={"weighting": state},
+            extras=actor_extras(model),
         )
         logger.info("checkpoint %s at %d timesteps (%s)", manifest.model_file, timesteps,
                     ", ".join(tags))
