@@ -61,7 +61,8 @@ class SynthConfig:
     years: float = _opt(3.5, "years of synthetic M1 bars (3.5 ≈ 1.3M bars)", gt=0.0, max=50.0)
     seed: int = _opt(7, "random seed: the same seed gives the same bars")
     signal: float = _opt(
-        0.0, "planted short-term predictability, 0 (none) to 1", min=0.0, max=1.0
+        0.0, "planted short-term predictability: 0 none, 1 calibrated, up to 4", min=0.0,
+        max=4.0,
     )
     start: str = _opt("2021-01-03", "first calendar day (UTC, ISO date)")
 

@@ -38,7 +38,7 @@ def test_file_then_environment(tmp_path: Path) -> None:
         ('[data]\ntimeframe = "M2"\n', {}, ["data.timeframe", "'M2'", "allowed", "M1"]),
         ("[data]\nmm_window = 1\n", {}, ["data.mm_window", "1", "≥ 2"]),
         ('[data]\nmm_window = "big"\n', {}, ["data.mm_window", "'big'", "must be of type int"]),
-        ("[synth]\nsignal = 1.5\n", {}, ["synth.signal", "1.5", "≤ 1.0"]),
+        ("[synth]\nsignal = 4.5\n", {}, ["synth.signal", "4.5", "≤ 4.0"]),
         ("", {"FXCONSOLE_SYNTH__SEED": "x"}, ["FXCONSOLE_SYNTH__SEED", "synth.seed", "'x'"]),
         ("", {"FXCONSOLE_DATA__DROP_INVALID_ROWS": "maybe"}, ["DROP_INVALID_ROWS", "bool"]),
         ("[data]\ntrain_fraction = 0.9\n", {}, ["train_fraction = 0.9", "validation_fraction"]),

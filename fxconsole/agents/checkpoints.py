@@ -64,7 +64,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TAGS = ("latest", "best", "periodic")
+TAGS = ("latest", "best", "periodic", "candidate")
 POINTER_TAGS = ("best", "deployed")  # tags that can point at an existing model
 MODELS_DIR = "models"
 LOCK_FILE = ".lock"
@@ -126,7 +126,8 @@ class RunCheckpoints:
         Args:
             model: a stable-baselines3 algorithm (anything with ``save(file_object)``).
             timesteps: the training step counter the model is at.
-            tags: any of "latest", "best", "periodic" (→ ``periodic-<timesteps>``).
+            tags: any of "latest", "best", "periodic" (→ ``periodic-<timesteps>``),
+                "candidate" (the trainer's rolling-SQN best, waiting for validation).
             config: the whole configuration as a JSON-able dict (``dataclasses.asdict``).
             observation_spec: kind, shape, dtype, feature names of the observations.
             feature_spec_version: version of the feature pipeline the model was trained on.

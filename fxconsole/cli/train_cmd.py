@@ -139,7 +139,7 @@ def _train(ctx: Context, args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_signal)
     try:
         result = train_ppo(cfg, ctx.workspace, sinks, args.timesteps, args.run, args.resume,
-                           should_stop=lambda: stop["requested"], on_start=on_start)
+                           control=lambda callback: not stop["requested"], on_start=on_start)
     except (CheckpointError, LookupError, ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
     finally:

@@ -67,6 +67,9 @@ LONG_GAP_MINUTES = (15, 60)
 VOLUME_PER_MINUTE = 50.0
 
 
+MAX_SIGNAL = 4.0
+
+
 def synth_bars(
     symbol: str = "GBPJPY",
     years: float = 3.5,
@@ -81,7 +84,8 @@ def synth_bars(
         symbol: the symbol carried by the bars; sets the pip, level and decimals.
         years: length of the span from ``start``, in years of 365.25 days (> 0).
         seed: seed of ``np.random.default_rng``.
-        signal: amount of planted short-term momentum in [0, 1]; 0 is pure noise.
+        signal: amount of planted short-term momentum in [0, 4]; 0 is pure noise, 1 the
+            calibrated amount (a 30-minute momentum rule nets a few pips after spread).
         start: first UTC date (or ISO date-time) of the span; bars start at the first
             open minute at or after it.
         timeframe: bar timeframe, one of ``fxconsole.market.bars.TIMEFRAME_SECONDS``.
@@ -142,8 +146,8 @@ def _validate(years: float, signal: float, start: str, timeframe: str) -> tuple[
     """Check the arguments; return (period in seconds, start in UTC ns)."""
     if not (isinstance(years, int | float) and math.isfinite(years) and years > 0):
         raise ValueError(f"years must be a finite number > 0, got {years!r}")
-    if not (isinstance(signal, int | float) and 0.0 <= signal <= 1.0):
-        raise ValueError(f"signal must be a number in [0, 1], got {signal!r}")
+    if not (isinstance(signal, int | float) and 0.0 <= signal <= MAX_SIGNAL):
+        raise ValueError(f"signal must be a number in [0, {MAX_SIGNAL:g}], got {signal!r}")
     try:
         period_s = timeframe_seconds(timeframe)
     except ValueError as exc:

@@ -33,13 +33,15 @@ class EpisodeCounters:
         self.gated = 0
         self.entry_attempts = 0
         self.invalid_actions = 0
+        self.with_trades = 0
 
-    def add(self, info: dict[str, Any]) -> None:
+    def add(self, info: dict[str, Any], trades: int) -> None:
         """Count one finished episode from its last step's info."""
         self.episodes += 1
         self.gated += int(info.get("gated", 0))
         self.entry_attempts += int(info.get("entry_attempts", 0))
         self.invalid_actions += int(info.get("invalid_actions", 0))
+        self.with_trades += trades > 0
 
     def metrics(self) -> dict[str, float]:
         """Gate rate and invalid actions per episode (empty if no episode ended)."""
@@ -48,11 +50,15 @@ class EpisodeCounters:
         rate = self.gated / self.entry_attempts if self.entry_attempts else 0.0
         return {"rollout/gate_rate": rate,
                 "rollout/invalid_actions": self.invalid_actions / self.episodes,
+                "rollout/trade_ratio": self.with_trades / self.episodes,
                 "rollout/episodes": float(self.episodes)}
 
 
 class TrainingCallback(BaseCallback):
-    """Streams metrics and trades to a sink, saves checkpoints, honours a stop request."""
+    """Streams metrics and trades to a sink, saves checkpoints, and asks ``control``
+    (called every step with this callback) whether to go on: the CLI's Ctrl-C and the
+    trainer worker's commands (pause, checkpoint-now, rollback) act through it.
+    """
 
     def __init__(
         self,
@@ -61,7 +67,7 @@ class TrainingCallback(BaseCallback):
         checkpoints: CheckpointPolicy | None,
         rolling_window: int = 500,
         emit_seconds: float = 2.0,
-        should_stop: Callable[[], bool] | None = None,
+        control: Callable[[TrainingCallback], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
@@ -70,9 +76,10 @@ class TrainingCallback(BaseCallback):
         self.checkpoints = checkpoints
         self.rolling = RollingTrades(rolling_window)
         self.emit_seconds = emit_seconds
-        self.should_stop = should_stop or (lambda: False)
+        self.control = control or (lambda callback: True)
         self.clock = clock
         self._episodes = EpisodeCounters()
+        self._episode_trades: list[int] = []
         self._pending: list[dict[str, Any]] = []
         self._last_emit = 0.0
         self._start_time = 0.0
@@ -86,23 +93,32 @@ class TrainingCallback(BaseCallback):
     def _on_step(self) -> bool:
         infos: list[dict[str, Any]] = self.locals["infos"]
         dones = self.locals["dones"]
+        if len(self._episode_trades) != len(infos):
+            self._episode_trades = [0] * len(infos)
         for i, info in enumerate(infos):
             trade = info.get("trade")
             if trade is not None:
                 self._pending.append({**trade, "env": i, "timesteps": self.num_timesteps,
                                       "loser_weight": info.get("loser_weight", 1.0)})
                 self.rolling.extend((trade["pips"],))
+                self._episode_trades[i] += 1
             if dones[i]:
-                self._episodes.add(info)
+                self._episodes.add(info, self._episode_trades[i])
+                self._episode_trades[i] = 0
         if self.checkpoints is not None:
             self.checkpoints.on_step(self.model, self.num_timesteps, self.rolling.metrics,
                                      self.schedule.state())
         if self.clock() - self._last_emit >= self.emit_seconds:
             self.emit()
-        return not self.should_stop()
+        return self.control(self)
 
     def _on_training_end(self) -> None:
         self.emit()
+        if self.checkpoints is not None:
+            self.save_now()
+
+    def save_now(self) -> None:
+        """Save ``latest`` now (the final save, or an operator's checkpoint-now)."""
         if self.checkpoints is not None:
             self.checkpoints.final(self.model, self.num_timesteps, self.rolling.metrics(),
                                    self.schedule.state())

@@ -18,8 +18,9 @@ MIN_TRADES_FOR_BEST = 30
 
 class CheckpointPolicy:
     """Saves ``latest`` every ``latest_every`` steps, a periodic one every
-    ``periodic_every``, and ``best`` when the rolling training SQN (over at least
-    30 trades) beats the best so far — until validation chooses ``best`` instead.
+    ``periodic_every``, and ``candidate`` when the rolling training SQN (over at least
+    30 trades) beats the best so far. ``best`` is chosen by validation SQN (the validator
+    validates each new candidate).
     """
 
     def __init__(
@@ -57,14 +58,14 @@ class CheckpointPolicy:
 
     def final(self, model: Any, timesteps: int, metrics: TradeMetrics,
               state: dict[str, Any]) -> Manifest:
-        """Save ``latest`` (and ``best`` if it improved) at the end of a run."""
+        """Save ``latest`` (and ``candidate`` if it improved) now."""
         return self._save(model, timesteps, ["latest"], metrics, state)
 
     def _save(self, model: Any, timesteps: int, tags: list[str], m: TradeMetrics,
               state: dict[str, Any]) -> Manifest:
         if m.trades >= MIN_TRADES_FOR_BEST and (self.best_sqn is None or m.sqn > self.best_sqn):
             self.best_sqn = m.sqn
-            tags.append("best")
+            tags.append("candidate")
         manifest = self.store.save(
             model, timesteps=timesteps, tags=tags, config=self.config_dict,
             observation_spec=self.observation_spec,

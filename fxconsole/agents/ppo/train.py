@@ -96,7 +96,7 @@ def prepare_run(cfg: Config, ws: Workspace, run: str | None, resume: str | None)
     manifest = verify(path, observation_spec("ppo"))
     schedule.restore(manifest.state.get("weighting", {}))
     name = run or manifest.run
-    best = RunCheckpoints(ws.checkpoints_dir / name).manifest("best")
+    best = RunCheckpoints(ws.checkpoints_dir / name).manifest("candidate")
     best_sqn = best.metrics.get("rolling_sqn") if best is not None else None
     return TrainSetup(name, ws.checkpoints_dir / name, schedule,
                       path.parent / manifest.model_file, best_sqn)
@@ -123,7 +123,7 @@ def train_ppo(
     timesteps: int | None = None,
     run: str | None = None,
     resume: str | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    control: Callable[[TrainingCallback], bool] | None = None,
     on_start: Callable[[TrainSetup, float, int], None] | None = None,
 ) -> TrainResult:
     """Train (or continue training) a PPO policy; checkpoints go to ``checkpoints/<run>/``.
@@ -135,7 +135,8 @@ def train_ppo(
         timesteps: how many more timesteps to train (default ``train.timesteps``).
         run: run name (default: new, or the resumed checkpoint's run).
         resume: a checkpoint to continue from (see ``resolve_checkpoint``).
-        should_stop: polled every step; True ends training after saving ``latest``.
+        control: called every step with the callback; False ends training after saving
+            ``latest`` (Ctrl-C, worker commands).
         on_start: called before learning with the setup, the gate threshold and the
             starting timestep count.
     """
@@ -154,7 +155,7 @@ def train_ppo(
         start_timesteps=start, best_sqn=setup.best_sqn,
     )
     callback = TrainingCallback(sink, setup.schedule, policy, cfg.train.best_window,
-                                cfg.train.progress_seconds, should_stop)
+                                cfg.train.progress_seconds, control)
     started = time.monotonic()
     model.learn(total_timesteps=timesteps or cfg.train.timesteps, callback=callback,
                 reset_num_timesteps=setup.resume_from is None)
