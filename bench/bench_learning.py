@@ -5,7 +5,7 @@ workspace, trains PPO with the default configuration, and backtests every period
 checkpoint on the validation split (SPEC §6 sessions) beside a random policy and
 always-flat on the same sessions. Prints a table; asserts nothing.
 
-    .venv/bin/python bench/bench_learning.py [--timesteps 600000] [--every 100000]
+    .venv/bin/python bench/bench_learning.py [--timesteps 1000000] [--every 250000] [--signal 3]
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ def row(name: str, pips: object, sessions: int) -> str:
 def main() -> None:
     """Run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--timesteps", type=int, default=600_000)
-    parser.add_argument("--every", type=int, default=100_000, help="checkpoint interval")
+    parser.add_argument("--timesteps", type=int, default=1_000_000)
+    parser.add_argument("--every", type=int, default=250_000, help="checkpoint interval")
     parser.add_argument("--years", type=float, default=1.5)
-    parser.add_argument("--signal", type=float, default=1.0)
+    parser.add_argument("--signal", type=float, default=3.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config key, e.g. ppo.gamma=0.999 (repeatable)")

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# A small dashboard for a host without the console UI: refreshes `fxconsole status`, or,
+# where fxconsole is not installed, reads data/console.sqlite with the sqlite3 shell.
+#
+#   ./monitor.sh [WORKSPACE] [SECONDS]      (defaults: the current folder, 5 s)
+set -u
+ws=${1:-${FXCONSOLE_WORKSPACE:-$PWD}}
+every=${2:-5}
+db="$ws/data/console.sqlite"
+here=$(cd "$(dirname "$0")" && pwd)
+fx=""
+for candidate in "$here/.venv/bin/fxconsole" "$(command -v fxconsole 2>/dev/null)"; do
+  if [ -n "$candidate" ] && [ -x "$candidate" ]; then fx=$candidate; break; fi
+done
+
+show_sqlite() {
+  if ! command -v sqlite3 >/dev/null; then
+    echo "neither fxconsole nor sqlite3 is installed"; return 1
+  fi
+  if [ ! -f "$db" ]; then echo "no console database at $db"; return 1; fi
+  sqlite3 -header -column "file:$db?mode=ro" \
+    "SELECT name, state, pid, restarts, exit_code,
+            printf('%.0f s', strftime('%s','now') - COALESCE(h.ts, 0)) AS heartbeat_age
+       FROM workers w LEFT JOIN heartbeats h ON h.worker = w.name ORDER BY name;"
+  echo
+  sqlite3 -header -column "file:$db?mode=ro" \
+    "SELECT key, printf('%.4g', value) AS value, step FROM metrics m
+      WHERE rowid IN (SELECT max(rowid) FROM metrics GROUP BY key) ORDER BY key;"
+  echo
+  sqlite3 -header -column "file:$db?mode=ro" \
+    "SELECT datetime(ts, 'unixepoch') AS time, level, kind, message FROM events
+      ORDER BY ts DESC LIMIT 8;"
+}
+
+trap 'exit 0' INT TERM
+while true; do
+  clear
+  printf 'fxconsole monitor — %s — every %ss (Ctrl-C to quit)\n\n' "$(date '+%F %T')" "$every"
+  if [ -n "$fx" ]; then
+    "$fx" --workspace "$ws" status || true
+  else
+    show_sqlite || true
+  fi
+  sleep "$every"
+done
