@@ -142,6 +142,45 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class SupervisorConfig:
+    """The worker pool (supervisord semantics)."""
+
+    run: str = _opt("main", "training run the workers follow")
+    collectors: int = _opt(1, "collector workers", min=0, max=16)
+    validator: bool = _opt(True, "run the validator worker")
+    live: bool = _opt(True, "run the live worker (paper broker)")
+    startsecs: float = _opt(3.0, "a worker counts as started after this many seconds up", min=0.0)
+    startretries: int = _opt(3, "failed starts before a worker becomes FATAL", min=0)
+    stopwaitsecs: float = _opt(10.0, "SIGTERM, then SIGKILL after this many seconds", min=0.1)
+    heartbeat_timeout: float = _opt(
+        60.0, "a worker silent this long is killed and restarted", gt=0.0
+    )
+    status_seconds: float = _opt(5.0, "seconds between headless status lines", gt=0.0)
+
+
+@dataclass(frozen=True)
+class WorkersConfig:
+    """Pacing of the collector, validator and paper live workers."""
+
+    collector_sessions: int = _opt(16, "sessions a collector plays per batch", min=1)
+    collector_pause: float = _opt(5.0, "seconds a collector rests between batches", min=0.0)
+    validator_poll: float = _opt(5.0, "seconds between the validator's checks", gt=0.0)
+    live_bars_per_second: float = _opt(2.0, "paper broker replay speed", gt=0.0)
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Monitoring rules; each raises an event once until it clears."""
+
+    expectancy_below: float = _opt(-10.0, "'training diverging' below this expectancy (pips)")
+    win_rate_below: float = _opt(0.05, "'model collapse' below this win rate", min=0.0, max=1.0)
+    trade_ratio_below: float = _opt(
+        0.5, "'hold-only behaviour' when fewer episodes than this trade", min=0.0, max=1.0
+    )
+    min_trades: int = _opt(100, "training trades before the rules apply", min=0)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, one section per concern."""
 
@@ -152,6 +191,9 @@ class Config:
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
+    workers: WorkersConfig = field(default_factory=WorkersConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     def validated(self) -> Config:
         """Check cross-key rules; return self."""

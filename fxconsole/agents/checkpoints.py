@@ -65,7 +65,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 TAGS = ("latest", "best", "periodic", "candidate")
-POINTER_TAGS = ("best", "deployed")  # tags that can point at an existing model
+# Tags that can point at an existing model; "validating" pins the validator's current
+# checkpoint so that the trainer's gc cannot delete it mid-validation.
+POINTER_TAGS = ("best", "deployed", "validating")
 MODELS_DIR = "models"
 LOCK_FILE = ".lock"
 STALE_TMP_SECONDS = 60.0

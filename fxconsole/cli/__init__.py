@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from fxconsole.cli import config_cmd, data_cmd, train_cmd, validate_cmd
+from fxconsole.cli import config_cmd, data_cmd, ops_cmd, run_cmd, train_cmd, validate_cmd
 from fxconsole.cli.common import CliError, Context, open_context
 
 logger = logging.getLogger(__name__)
@@ -25,8 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="config file (default: WORKSPACE/fxconsole.toml)")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-vv for debug)")
+    run_cmd.add_run_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     data_cmd.add_parser(sub)
+    run_cmd.add_parser(sub)
+    ops_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
     validate_cmd.add_parser(sub)
     config_cmd.add_parser(sub)
@@ -40,8 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not getattr(args, "handler", None):
-        parser.print_help()
-        return 2
+        if not args.no_ui:
+            parser.print_help()
+            return 2
+        args.handler = run_cmd.run_pool  # `fxconsole --no-ui`: the whole system
     try:
         ctx: Context = open_context(args.workspace, args.config)
         return int(args.handler(ctx, args) or 0)

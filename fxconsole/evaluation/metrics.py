@@ -26,9 +26,9 @@ class TradeMetrics:
     max_drawdown_pips: float
     total_pips: float
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, float | int]:
         """Plain dict (for JSON and metric sinks)."""
-        return {k: float(v) for k, v in asdict(self).items()}
+        return {k: (v if k == "trades" else float(v)) for k, v in asdict(self).items()}
 
 
 def sqn(pips: Sequence[float] | np.ndarray) -> float:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fxconsole.agents.checkpoints import RunCheckpoints, load_model, resolve_checkpoint, verify
-from fxconsole.agents.manifest import Manifest
+from fxconsole.agents.manifest import CheckpointError, Manifest
 from fxconsole.agents.ppo.inference import NumpyActor
 from fxconsole.config import Config
 from fxconsole.evaluation.backtest import BacktestResult, Policy, run_backtest, sb3_policy
@@ -124,8 +124,12 @@ def update_best(ckpt: LoadedCheckpoint, ev: Evaluation, min_trades: int) -> bool
         if (report["checkpoint"]["sha256"] != ckpt.manifest.sha256
                 and theirs["trades"] >= min_trades and (theirs["sqn"] or 0.0) > mine.sqn):
             return False
-    RunCheckpoints(run_dir).point("best", ckpt.manifest,
-                                  {"validation_sqn": mine.sqn, "validation_trades": mine.trades})
+    try:
+        RunCheckpoints(run_dir).point("best", ckpt.manifest, {"validation_sqn": mine.sqn,
+                                                              "validation_trades": mine.trades})
+    except CheckpointError as exc:  # its model was garbage-collected meanwhile
+        logger.warning("cannot make %s best: %s", ckpt.manifest.model_file, exc)
+        return False
     return True
 
 

@@ -1,0 +1,188 @@
+"""``fxconsole status``, ``ctl`` and ``logs``: the shell's view of a running system."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from fxconsole.cli.common import CliError, Context
+
+console = Console(highlight=False)
+LIFECYCLE = ("start", "stop", "restart")
+CHECKPOINT_VERBS = ("rollback-to", "deploy", "validate")
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``status``, ``ctl`` and ``logs``."""
+    st = sub.add_parser("status", help="workers, latest metrics, validation, alerts")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument("--check", action="store_true",
+                    help="exit 1 unless a supervisor runs and no worker is FATAL or silent")
+    st.set_defaults(handler=_status)
+
+    ctl = sub.add_parser("ctl", help="send a command and wait for its outcome",
+                         description="Lifecycle: start|stop|restart WORKER|all. Trainer: "
+                         "checkpoint-now, pause, resume, rollback-to CHECKPOINT. Validator: "
+                         "validate CHECKPOINT. Live: deploy CHECKPOINT, pause-entries, "
+                         "resume-entries, kill-switch.")
+    ctl.add_argument("verb")
+    ctl.add_argument("target", nargs="?", help="worker name (default: the verb's worker)")
+    ctl.add_argument("argument", nargs="?", help="CHECKPOINT for rollback-to/deploy/validate")
+    ctl.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    ctl.add_argument("--no-wait", action="store_true", help="queue and return at once")
+    ctl.set_defaults(handler=_ctl)
+
+    logs = sub.add_parser("logs", help="show (and follow) a worker's log")
+    logs.add_argument("worker")
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.set_defaults(handler=_logs)
+
+
+def _connect(ctx: Context) -> Any:
+    from fxconsole.ops.db import connect
+
+    path = ctx.workspace.data_dir / "console.sqlite"
+    if not path.exists():
+        raise CliError(f"no console database in {ctx.workspace.root}: start the system with "
+                       "`fxconsole --no-ui`")
+    return connect(path)
+
+
+def _status(ctx: Context, args: argparse.Namespace) -> int:
+    from fxconsole.ops.lock import SupervisorLock
+    from fxconsole.ops.status import snapshot
+
+    conn = _connect(ctx)
+    snap = snapshot(conn, ctx.config.supervisor.run)
+    holder = SupervisorLock.for_workspace(ctx.workspace).holder()
+    snap["supervisor_pid"] = holder
+    problems = _problems(snap, holder)
+    if args.json:
+        print(json.dumps({**snap, "problems": problems}, indent=2, default=str))
+    else:
+        _print_status(snap, holder, problems)
+    return 1 if args.check and problems else 0
+
+
+def _problems(snap: dict[str, Any], holder: int | None) -> list[str]:
+    out = [] if holder else ["no supervisor is running"]
+    for w in snap["workers"]:
+        if w["state"] == "FATAL":
+            out.append(f"{w['name']} is FATAL")
+        age, limit = w["heartbeat_age"], w["heartbeat_timeout"]
+        if w["state"] == "RUNNING" and age is not None and limit and age > limit:
+            out.append(f"{w['name']} silent for {age:.0f} s")
+    return out
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = max(seconds, 0.0)
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}m"
+
+
+def _print_status(snap: dict[str, Any], holder: int | None, problems: list[str]) -> None:
+    console.print(f"run {snap['run']} · supervisor "
+                  f"{'pid ' + str(holder) if holder else 'not running'}")
+    table = Table(box=box.SIMPLE_HEAD)
+    for col in ("worker", "state", "pid", "uptime", "restarts", "exit", "heartbeat"):
+        table.add_column(col, justify="left" if col in ("worker", "state") else "right")
+    for w in snap["workers"]:
+        table.add_row(w["name"], w["state"], str(w["pid"] or "—"), _age(w["uptime"]),
+                      str(w["restarts"]), "—" if w["exit_code"] is None else str(w["exit_code"]),
+                      _age(w["heartbeat_age"]))
+    console.print(table)
+    m = snap["metrics"]
+    if m:
+        console.print("  ".join(f"{k} {v:,.4g}" for k, v in sorted(m.items())
+                                if k.split("/")[0] in ("train", "rollout", "collect", "val",
+                                                       "live")), soft_wrap=True)
+    best = snap["best_validation"]
+    if best:
+        console.print(f"best validation: {best['timesteps']:,} timesteps, SQN "
+                      f"{best['sqn']:+.2f}, expectancy {best['expectancy']:+.2f} pips, "
+                      f"{'validated' if best['validated'] else 'not validated'}")
+    for e in snap["events"][:5]:
+        console.print(f"{time.strftime('%H:%M:%S', time.localtime(e['ts']))} {e['level']:<7} "
+                      f"{e['message']}")
+    for p in problems:
+        console.print(f"[red]problem:[/] {p}")
+
+
+def _ctl(ctx: Context, args: argparse.Namespace) -> int:
+    from fxconsole.ops import commands
+
+    conn = _connect(ctx)
+    verb = args.verb
+    if verb in LIFECYCLE:
+        target, payload = commands.SUPERVISOR, {"worker": args.target or "all"}
+    else:
+        target = args.target or _default_target(verb)
+        payload = {"checkpoint": args.argument} if verb in CHECKPOINT_VERBS else {}
+        if verb in CHECKPOINT_VERBS and not args.argument and args.target and \
+                _default_target(verb) != args.target:
+            payload = {"checkpoint": args.target}
+            target = _default_target(verb)
+    try:
+        command_id = commands.enqueue(conn, target, verb, payload, issued_by="ctl")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.no_wait:
+        console.print(f"command {command_id} queued: {verb} → {target}")
+        return 0
+    try:
+        done = commands.wait(conn, command_id, args.timeout)
+    except TimeoutError as exc:
+        raise CliError(f"{exc} (is `fxconsole --no-ui` running?)") from None
+    console.print(f"command {command_id} {verb} → {target}: {done.state}: {done.result}")
+    return 0 if done.state == commands.DONE else 1
+
+
+def _default_target(verb: str) -> str:
+    from fxconsole.ops.commands import ALLOWED_VERBS
+
+    for role, verbs in ALLOWED_VERBS.items():
+        if verb in verbs:
+            return role
+    raise CliError(f"unknown verb {verb!r}; known: "
+                   f"{', '.join(v for verbs in ALLOWED_VERBS.values() for v in verbs)}")
+
+
+def _logs(ctx: Context, args: argparse.Namespace) -> int:
+    path = ctx.workspace.logs_dir / f"{args.worker}.log"
+    if not path.exists():
+        known = sorted(p.stem for p in ctx.workspace.logs_dir.glob("*.log"))
+        raise CliError(f"no log {path}; workers with logs: {', '.join(known) or 'none'}")
+    with path.open("r", encoding="utf-8", errors="replace") as f:
+        for line in deque(f, maxlen=max(args.lines, 0)):
+            print(line, end="")
+        if args.follow:
+            _follow(f, path)
+    return 0
+
+
+def _follow(f: Any, path: Path) -> None:
+    """Print lines as they are appended; reopen after a rotation."""
+    inode = path.stat().st_ino
+    try:
+        while True:
+            line = f.readline()
+            if line:
+                print(line, end="", flush=True)
+                continue
+            time.sleep(0.25)
+            if path.exists() and path.stat().st_ino != inode:
+                f = path.open("r", encoding="utf-8", errors="replace")
+                inode = path.stat().st_ino
+    except KeyboardInterrupt:
+        return

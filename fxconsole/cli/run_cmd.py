@@ -1,0 +1,88 @@
+"""``fxconsole run --no-ui`` (and ``fxconsole --no-ui``): the whole system, headless."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+
+from fxconsole.cli.common import CliError, Context
+
+console = Console(highlight=False)
+TICK_SECONDS = 0.2
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``run``."""
+    p = sub.add_parser("run", help="run the supervisor and every worker (headless: --no-ui)")
+    add_run_arguments(p)
+    p.set_defaults(handler=run_pool)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``fxconsole run`` and ``fxconsole --no-ui``."""
+    p.add_argument("--no-ui", action="store_true",
+                   help="no console UI: status lines on stdout (the only mode so far)")
+    p.add_argument("--duration", type=float, metavar="SECONDS",
+                   help="stop everything after this many seconds")
+    p.add_argument("--run-name", dest="run_name", metavar="NAME",
+                   help="training run the workers follow (default: config supervisor.run)")
+
+
+def ensure_market_data(ctx: Context) -> None:
+    """Synthesise the embedded default data set if the workspace has no market store."""
+    if ctx.workspace.market_db.exists():
+        return
+    from fxconsole.market.pipeline import synthesize
+    from fxconsole.market.store import MarketStore
+
+    cfg = ctx.config
+    console.print(f"no market data in {ctx.workspace.root}: synthesising the default "
+                  f"{cfg.synth.years:g} years of {cfg.data.symbol} {cfg.data.timeframe}…")
+    ctx.workspace.ensure()
+    with MarketStore(ctx.workspace.market_db) as store:
+        summary = synthesize(store, cfg.data.symbol, cfg.data.timeframe, cfg.synth, cfg.data)
+    console.print(f"stored {summary.rows_stored:,} bars; sessions {summary.build.sessions}")
+
+
+def run_pool(ctx: Context, args: argparse.Namespace) -> int:
+    """Supervise the workers in the foreground until Ctrl-C, SIGTERM or ``--duration``."""
+    from fxconsole.ops.lock import AlreadyRunning
+    from fxconsole.ops.pool import Pool
+    from fxconsole.ops.status import status_line
+
+    ensure_market_data(ctx)
+    run = args.run_name or ctx.config.supervisor.run
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        pool = Pool(ctx.config, ctx.workspace, run)
+    except AlreadyRunning as exc:
+        raise CliError(str(exc)) from None
+    console.print(f"supervising run {run} in {ctx.workspace.root} (Ctrl-C stops everything)")
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    next_status = 0.0
+    try:
+        pool.start()
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            pool.step()
+            if time.monotonic() >= next_status:
+                next_status = time.monotonic() + ctx.config.supervisor.status_seconds
+                console.print(status_line(pool.conn, run))
+            stop.wait(TICK_SECONDS)
+    finally:
+        console.print("stopping every worker…")
+        pool.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    console.print("all workers stopped")
+    return 0

@@ -1,0 +1,158 @@
+"""The worker pool of one workspace: the supervisor wired to the console database.
+
+Owns the supervisor lock, spawns trainer, collectors, validator and live as
+``python -m workers ROLE``, mirrors every state change into the ``workers`` table, feeds
+heartbeats from SQLite back to the supervisor, executes lifecycle commands, and raises
+alerts as events.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fxconsole.config import Config
+from fxconsole.ops import commands as cmd
+from fxconsole.ops.alerts import AlertTracker, active_alerts
+from fxconsole.ops.db import connect, dumps_json, transaction
+from fxconsole.ops.lock import SupervisorLock
+from fxconsole.ops.runtime import SUPERVISOR_PID_ENV
+from fxconsole.ops.states import ProgramSpec, WorkerState, WorkerStatus
+from fxconsole.ops.supervisor import Supervisor
+from fxconsole.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+ALERT_SECONDS = 10.0
+COMMAND_SECONDS = 0.5
+
+
+def program_specs(cfg: Config, ws: Workspace, run: str) -> list[ProgramSpec]:
+    """One spec per worker: trainer, collector-1…N, validator, live (as configured)."""
+    s = cfg.supervisor
+    names = [("trainer", "trainer")]
+    names += [(f"collector-{i + 1}", "collector") for i in range(s.collectors)]
+    if s.validator:
+        names.append(("validator", "validator"))
+    if s.live:
+        names.append(("live", "live"))
+    return [
+        ProgramSpec(
+            name=name, role=role,
+            argv=(sys.executable, "-m", "workers", role, "--workspace", str(ws.root),
+                  "--name", name, "--run", run),
+            startsecs=s.startsecs, startretries=s.startretries, stopwaitsecs=s.stopwaitsecs,
+            heartbeat_timeout=s.heartbeat_timeout, log_file=ws.logs_dir / f"{name}.out",
+            cwd=ws.root, env={SUPERVISOR_PID_ENV: str(os.getpid())},
+        )
+        for name, role in names
+    ]
+
+
+@dataclass
+class Pool:
+    """A running pool: call :meth:`step` several times a second, :meth:`close` at the end."""
+
+    cfg: Config
+    ws: Workspace
+    run: str
+    clock: Callable[[], float] = time.monotonic
+    conn: sqlite3.Connection = field(init=False)
+    supervisor: Supervisor = field(init=False)
+    lock: SupervisorLock = field(init=False)
+    alerts: AlertTracker = field(default_factory=AlertTracker)
+    _beats: dict[str, float] = field(default_factory=dict)
+    _next_commands: float = 0.0
+    _next_alerts: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.ws.ensure()
+        self.lock = SupervisorLock.for_workspace(self.ws).acquire()
+        self.conn = connect(self.ws.data_dir / "console.sqlite")
+        specs = program_specs(self.cfg, self.ws, self.run)
+        self._roles = {spec.name: spec.role for spec in specs}
+        self._timeouts = {spec.name: spec.heartbeat_timeout for spec in specs}
+        with transaction(self.conn):  # forget workers of an earlier configuration
+            self.conn.execute("DELETE FROM workers")
+        self.supervisor = Supervisor(specs, clock=self.clock, heartbeats=self._heartbeat,
+                                     on_change=self._on_change)
+
+    def start(self) -> None:
+        """Start every worker."""
+        self.supervisor.start(cmd.ALL_WORKERS)
+
+    def step(self) -> None:
+        """One supervision pass: heartbeats, lifecycle, commands, alerts."""
+        self._beats = dict(self.conn.execute("SELECT worker, ts FROM heartbeats").fetchall())
+        self.supervisor.tick()
+        now = self.clock()
+        if now >= self._next_commands:
+            self._next_commands = now + COMMAND_SECONDS
+            self._run_commands()
+        if now >= self._next_alerts:
+            self._next_alerts = now + ALERT_SECONDS
+            self._check_alerts()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop every worker (SIGTERM, then SIGKILL), release the lock."""
+        try:
+            self.supervisor.shutdown(timeout)
+        finally:
+            self.conn.close()
+            self.lock.release()
+
+    def _heartbeat(self, name: str) -> float | None:
+        return self._beats.get(name)
+
+    def _on_change(self, status: WorkerStatus) -> None:
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO workers (name, role, state, pid, started, stopped, restarts,"
+                " exit_code, heartbeat_timeout, message, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(name) DO UPDATE SET state=excluded.state, pid=excluded.pid,"
+                " started=excluded.started, stopped=excluded.stopped,"
+                " restarts=excluded.restarts, exit_code=excluded.exit_code,"
+                " message=excluded.message, updated=excluded.updated",
+                (status.name, self._roles[status.name], str(status.state), status.pid,
+                 status.started_at, status.stopped_at, status.restarts, status.exit_code,
+                 self._timeouts[status.name], status.message, time.time()),
+            )
+            if status.state == WorkerState.FATAL:
+                self._event("error", "worker-fatal",
+                            f"{status.name} is FATAL: {status.message or 'gave up restarting'}")
+            elif "heartbeat" in status.message.lower() and status.state != WorkerState.RUNNING:
+                self._event("warning", "heartbeat-gap", f"{status.name}: {status.message}")
+
+    def _event(self, level: str, kind: str, message: str) -> None:
+        self.conn.execute(
+            "INSERT INTO events (ts, level, source, kind, message, data) VALUES (?,?,?,?,?,?)",
+            (time.time(), level, cmd.SUPERVISOR, kind, message, dumps_json({})),
+        )
+
+    def _run_commands(self) -> None:
+        for command in cmd.claim(self.conn, cmd.SUPERVISOR):
+            worker = str(command.args.get("worker", cmd.ALL_WORKERS))
+            try:
+                getattr(self.supervisor, command.verb)(worker)
+            except (ValueError, KeyError) as exc:
+                cmd.finish(self.conn, command.id, False, str(exc))
+            else:
+                cmd.finish(self.conn, command.id, True, f"{command.verb} {worker}: requested")
+
+    def _check_alerts(self) -> None:
+        rows = self.conn.execute(
+            "SELECT key, value FROM metrics WHERE rowid IN (SELECT max(rowid) FROM metrics"
+            " WHERE run = ? AND key LIKE 'rollout/%' GROUP BY key)", (self.run,)).fetchall()
+        raised, cleared = self.alerts.update(active_alerts(dict(rows), self.cfg.alerts))
+        if not raised and not cleared:
+            return
+        with transaction(self.conn):
+            for kind, message in raised.items():
+                self._event("warning", kind, message)
+            for kind in cleared:
+                self._event("info", kind, f"{kind} cleared")

@@ -1,0 +1,178 @@
+"""The console database's schema as versioned migrations (applied by :func:`..db.migrate`).
+
+``MIGRATIONS[i]`` is the SQL script that takes the database from version ``i`` to ``i + 1``;
+``PRAGMA user_version`` records the version reached. Never edit a released migration:
+append a new script. Every timestamp is UNIX seconds (REAL); JSON columns hold valid JSON
+(``json_valid`` checks). The high-volume tables (metrics, trades, episodes) carry no
+NOT NULL on their float columns, because SQLite stores a NaN as NULL and a constraint
+failure would poison a whole batch of a writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+SOURCES = ("train", "collect", "live", "backtest")
+EVENT_LEVELS = ("info", "warning", "error")
+COMMAND_STATES = ("pending", "running", "done", "failed")
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+V1 = f"""
+CREATE TABLE runs (
+    name TEXT PRIMARY KEY,
+    agent TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    config TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(config)),
+    state TEXT NOT NULL DEFAULT 'active'
+);
+
+CREATE TABLE workers (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    state TEXT NOT NULL,
+    pid INTEGER,
+    started REAL,
+    stopped REAL,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    exit_code INTEGER,
+    heartbeat_timeout REAL,
+    message TEXT NOT NULL DEFAULT '',
+    updated REAL NOT NULL
+);
+
+CREATE TABLE heartbeats (
+    worker TEXT PRIMARY KEY,
+    ts REAL NOT NULL,
+    pid INTEGER NOT NULL,
+    step INTEGER,
+    info TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(info))
+);
+
+CREATE TABLE metrics (
+    ts REAL NOT NULL,
+    run TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    key TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    value REAL
+);
+CREATE INDEX metrics_run_key_step ON metrics (run, key, step);
+CREATE INDEX metrics_key_ts ON metrics (key, ts);
+
+CREATE TABLE trades (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    run TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ({_in(SOURCES)})),
+    side TEXT NOT NULL CHECK (side IN ('long', 'short')),
+    entry_ts REAL,
+    exit_ts REAL,
+    entry_price REAL,
+    exit_price REAL,
+    pips REAL,
+    max_dd REAL,
+    bars_held INTEGER,
+    forced INTEGER NOT NULL DEFAULT 0 CHECK (forced IN (0, 1)),
+    timesteps INTEGER
+);
+CREATE INDEX trades_run ON trades (run);
+
+CREATE TABLE episodes (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    run TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ({_in(SOURCES)})),
+    reward REAL,
+    trades INTEGER,
+    pips REAL,
+    length INTEGER
+);
+CREATE INDEX episodes_run ON episodes (run);
+
+CREATE TABLE checkpoints (
+    id INTEGER PRIMARY KEY,
+    run TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    model_file TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    timesteps INTEGER NOT NULL,
+    created REAL NOT NULL,
+    manifest_path TEXT NOT NULL,
+    metrics TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(metrics)),
+    UNIQUE (run, tag)
+);
+
+CREATE TABLE validations (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    run TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    timesteps INTEGER,
+    split TEXT NOT NULL,
+    validated INTEGER NOT NULL CHECK (validated IN (0, 1)),
+    sqn REAL,
+    expectancy REAL,
+    trades INTEGER,
+    report_path TEXT,
+    summary TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(summary))
+);
+CREATE INDEX validations_run_sha ON validations (run, sha256);
+
+CREATE TABLE commands (
+    id INTEGER PRIMARY KEY,
+    created REAL NOT NULL,
+    target TEXT NOT NULL,
+    verb TEXT NOT NULL,
+    args TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(args)),
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ({_in(COMMAND_STATES)})),
+    result TEXT NOT NULL DEFAULT '',
+    updated REAL NOT NULL,
+    issued_by TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX commands_target_state ON commands (target, state);
+
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    level TEXT NOT NULL CHECK (level IN ({_in(EVENT_LEVELS)})),
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(data))
+);
+CREATE INDEX events_ts ON events (ts);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaError(Exception):
+    """The database's schema cannot be used by this code (e.g. it is newer)."""
+
+
+def statements(script: str) -> Iterator[str]:
+    """Split an SQL script into complete statements (``;`` inside literals is kept).
+
+    ``sqlite3.Connection.executescript`` would COMMIT an open transaction first, so a
+    migration runs its statements one by one inside its own transaction instead.
+
+    Raises:
+        SchemaError: if the script ends with an incomplete statement.
+    """
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                yield pending.strip()
+            pending = ""
+    if pending.strip(" \t\r\n;"):
+        raise SchemaError(f"incomplete SQL statement at the end of a migration: {pending!r}")

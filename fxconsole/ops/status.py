@@ -1,0 +1,86 @@
+"""What ``fxconsole status``, the headless status line and monitor.sh show (read-only)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+STATUS_KEYS = ("train/timesteps", "train/fps", "rollout/trades", "rollout/win_rate",
+               "rollout/expectancy", "rollout/sqn", "train/phase", "train/loser_weight",
+               "collect/expectancy", "val/sqn", "live/realised_pips", "live/position")
+
+
+def latest_metrics(conn: sqlite3.Connection, run: str) -> dict[str, float]:
+    """The newest value of every metric key of a run."""
+    rows = conn.execute(
+        "SELECT key, value FROM metrics WHERE rowid IN"
+        " (SELECT max(rowid) FROM metrics WHERE run = ? GROUP BY key)", (run,)).fetchall()
+    return {str(k): float(v) for k, v in rows if v is not None}
+
+
+def workers(conn: sqlite3.Connection, now: float | None = None) -> list[dict[str, Any]]:
+    """Every worker with its state, pid, restarts, exit code and heartbeat age."""
+    now = time.time() if now is None else now
+    rows = conn.execute(
+        "SELECT w.name, w.role, w.state, w.pid, w.started, w.restarts, w.exit_code,"
+        " w.heartbeat_timeout, h.ts, w.message FROM workers w"
+        " LEFT JOIN heartbeats h ON h.worker = w.name ORDER BY w.name").fetchall()
+    keys = ("name", "role", "state", "pid", "started", "restarts", "exit_code",
+            "heartbeat_timeout", "heartbeat", "message")
+    out = []
+    for row in rows:
+        w = dict(zip(keys, row, strict=True))
+        w["heartbeat_age"] = None if w["heartbeat"] is None else now - w["heartbeat"]
+        w["uptime"] = None if w["started"] is None else now - w["started"]
+        out.append(w)
+    return out
+
+
+def best_validation(conn: sqlite3.Connection, run: str) -> dict[str, Any] | None:
+    """The run's validation with the highest SQN, if any."""
+    row = conn.execute(
+        "SELECT sha256, timesteps, sqn, expectancy, trades, validated FROM validations"
+        " WHERE run = ? AND split = 'validation' ORDER BY sqn DESC LIMIT 1", (run,)).fetchone()
+    if row is None:
+        return None
+    return dict(zip(("sha256", "timesteps", "sqn", "expectancy", "trades", "validated"), row,
+                    strict=True))
+
+
+def recent_events(conn: sqlite3.Connection, limit: int = 10) -> list[dict[str, Any]]:
+    """The newest events (alerts included), newest first."""
+    rows = conn.execute("SELECT ts, level, source, kind, message FROM events"
+                        " ORDER BY ts DESC, id DESC LIMIT ?", (limit,)).fetchall()
+    return [dict(zip(("ts", "level", "source", "kind", "message"), r, strict=True))
+            for r in rows]
+
+
+def recent_commands(conn: sqlite3.Connection, limit: int = 10) -> list[dict[str, Any]]:
+    """The newest commands (the audit trail), newest first."""
+    rows = conn.execute("SELECT id, created, target, verb, args, state, result FROM commands"
+                        " ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    return [dict(zip(("id", "created", "target", "verb", "args", "state", "result"), r,
+                     strict=True)) for r in rows]
+
+
+def status_line(conn: sqlite3.Connection, run: str) -> str:
+    """One line: run, timesteps, steps/s, trades, win rate, expectancy, best SQN, states."""
+    m = latest_metrics(conn, run)
+    best = best_validation(conn, run)
+    ws = workers(conn)
+    running = sum(w["state"] == "RUNNING" for w in ws)
+    others = " ".join(f"{w['name']} {w['state']}" for w in ws if w["state"] != "RUNNING")
+    states = f"{running}/{len(ws)} running" + (f" ({others})" if others else "")
+    best_sqn = "—" if best is None else f"{best['sqn']:+.2f}"
+    return (f"{time.strftime('%H:%M:%S')} {run} {m.get('train/timesteps', 0):,.0f} steps "
+            f"{m.get('train/fps', 0):,.0f}/s trades {m.get('rollout/trades', 0):,.0f} "
+            f"win {m.get('rollout/win_rate', 0):.0%} exp {m.get('rollout/expectancy', 0):+.1f} "
+            f"best SQN {best_sqn} · {states}")
+
+
+def snapshot(conn: sqlite3.Connection, run: str) -> dict[str, Any]:
+    """Everything ``fxconsole status --json`` prints."""
+    return {"run": run, "time": time.time(), "workers": workers(conn),
+            "metrics": latest_metrics(conn, run), "best_validation": best_validation(conn, run),
+            "events": recent_events(conn), "commands": recent_commands(conn)}

@@ -1,0 +1,206 @@
+"""The whole system as real processes: `fxconsole --no-ui`, its workers, commands, kill -9,
+a second supervisor, and SIGTERM leaving no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fxconsole.config import Config, with_overrides
+from fxconsole.market.pipeline import synthesize
+from fxconsole.market.store import MarketStore
+
+pytestmark = pytest.mark.slow
+FXCONSOLE = str(Path(sys.executable).parent / "fxconsole")
+CONFIG = """
+[ppo]
+n_envs = 2
+n_steps = 128
+batch_size = 64
+n_epochs = 1
+[train]
+latest_every = 2000
+periodic_every = 4000
+progress_seconds = 0.5
+[supervisor]
+startsecs = 1.0
+stopwaitsecs = 8.0
+heartbeat_timeout = 30.0
+status_seconds = 1.0
+[workers]
+collector_pause = 0.5
+validator_poll = 1.0
+live_bars_per_second = 50.0
+"""
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def query(ws: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    db = ws / "data" / "console.sqlite"
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError:  # schema not created yet
+        return []
+    finally:
+        conn.close()
+
+
+def workers(ws: Path) -> dict[str, tuple[str, int, int]]:
+    rows = query(ws, "SELECT name, state, pid, restarts FROM workers")
+    return {n: (s, p, r) for n, s, p, r in rows}
+
+
+def ctl(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FXCONSOLE, "--workspace", str(ws), "ctl", *args, "--timeout", "60"],
+                          capture_output=True, text=True, timeout=120)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat")
+    return not (state.exists() and state.read_text().split()[2] == "Z")
+
+
+@pytest.fixture(scope="module")
+def system(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    ws = tmp_path_factory.mktemp("system")
+    (ws / "fxconsole.toml").write_text(CONFIG)
+    cfg = with_overrides(Config(), "synth", years=0.15, seed=12)
+    with MarketStore(ws / "data" / "market.duckdb") as store:
+        synthesize(store, cfg.data.symbol, cfg.data.timeframe, cfg.synth, cfg.data)
+    log = (ws / "supervisor.out").open("w")
+    proc = subprocess.Popen([FXCONSOLE, "--workspace", str(ws), "--no-ui"], stdout=log,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_for("all four workers RUNNING",
+                 lambda: len(w := workers(ws)) == 4
+                 and all(s == "RUNNING" for s, _, _ in w.values()), timeout=90)
+        yield ws, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_status_reports_every_worker(system: tuple[Path, subprocess.Popen[str]]) -> None:
+    ws, _ = system
+    wait_for("training metrics", lambda: query(ws, "SELECT 1 FROM metrics WHERE key = "
+                                                   "'train/timesteps' LIMIT 1"))
+    out = subprocess.run([FXCONSOLE, "--workspace", str(ws), "status", "--json", "--check"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    snap = json.loads(out.stdout)
+    assert {w["name"] for w in snap["workers"]} == {"trainer", "collector-1", "validator", "live"}
+    assert snap["supervisor_pid"] == system[1].pid
+    assert snap["metrics"]["train/timesteps"] > 0
+
+
+def test_commands_reach_their_workers(system: tuple[Path, subprocess.Popen[str]]) -> None:
+    ws, _ = system
+    done = ctl(ws, "checkpoint-now")
+    assert done.returncode == 0 and "done" in done.stdout, done.stdout + done.stderr
+    wait_for("a latest checkpoint", lambda: (ws / "checkpoints" / "main" / "latest.json").exists())
+    assert ctl(ws, "pause").returncode == 0
+    assert ctl(ws, "resume").returncode == 0
+    deploy = ctl(ws, "deploy", "live", "main/latest")
+    assert deploy.returncode == 0 and "deployed" in deploy.stdout, deploy.stdout + deploy.stderr
+    assert (ws / "checkpoints" / "main" / "deployed.json").exists()
+    assert ctl(ws, "kill-switch").returncode == 0
+    bad = ctl(ws, "rollback-to", "trainer", "no-such-run")
+    assert bad.returncode == 1 and "failed" in bad.stdout
+    rows = query(ws, "SELECT verb, state FROM commands ORDER BY id")
+    assert [v for v, _ in rows][-6:] == ["checkpoint-now", "pause", "resume", "deploy",
+                                         "kill-switch", "rollback-to"]
+    assert [s for _, s in rows][-6:] == ["done"] * 5 + ["failed"]
+
+
+def test_a_second_supervisor_is_refused(system: tuple[Path, subprocess.Popen[str]]) -> None:
+    ws, proc = system
+    second = subprocess.run([FXCONSOLE, "--workspace", str(ws), "--no-ui", "--duration", "5"],
+                            capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1
+    assert str(proc.pid) in second.stderr
+
+
+def test_kill_9_worker_comes_back(system: tuple[Path, subprocess.Popen[str]]) -> None:
+    ws, _ = system
+    _, pid, restarts = workers(ws)["trainer"]
+    os.kill(pid, signal.SIGKILL)
+    started = time.monotonic()
+    _, _, new_restarts = wait_for(
+        "the trainer RUNNING again",
+        lambda: (w := workers(ws)["trainer"])[0] == "RUNNING" and w[1] != pid and w, timeout=30)
+    assert new_restarts > restarts
+    assert time.monotonic() - started < 30
+
+
+def test_sigterm_stops_everything_without_orphans(
+    system: tuple[Path, subprocess.Popen[str]]
+) -> None:
+    ws, proc = system
+    pids = [p for _, p, _ in workers(ws).values() if p]
+    assert len(pids) == 4
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    def group_gone(pgid: int) -> bool:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    for pid in pids:
+        # Reaped processes can linger a moment in this sandbox's init: poll briefly.
+        wait_for(f"worker pid {pid} gone", lambda p=pid: not alive(p), timeout=10)
+        wait_for(f"process group {pid} gone", lambda p=pid: group_gone(p), timeout=10)
+    assert {s for s, _, _ in workers(ws).values()} == {"STOPPED"}
+
+
+def test_workers_never_outlive_a_killed_supervisor(tmp_path: Path) -> None:
+    ws = tmp_path
+    only_trainer = "[supervisor]\ncollectors = 0\nvalidator = false\nlive = false\n"
+    (ws / "fxconsole.toml").write_text(CONFIG.replace("[supervisor]\n", only_trainer))
+    cfg = with_overrides(Config(), "synth", years=0.1, seed=13)
+    with MarketStore(ws / "data" / "market.duckdb") as store:
+        synthesize(store, cfg.data.symbol, cfg.data.timeframe, cfg.synth, cfg.data)
+    proc = subprocess.Popen([FXCONSOLE, "--workspace", str(ws), "--no-ui"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        _, pid, _ = wait_for(
+            "the trainer RUNNING",
+            lambda: (w := workers(ws).get("trainer")) and w[0] == "RUNNING" and w, timeout=90)
+        assert set(workers(ws)) == {"trainer"}
+        proc.kill()
+        proc.wait(timeout=10)
+        wait_for("the orphaned trainer to exit by itself", lambda: not alive(pid), timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -1,0 +1,79 @@
+"""The collector: plays greedy out-of-sample episodes with the newest checkpoint.
+
+For PPO these are sessions of the validation split, a continuous trade stream beside the
+training metrics. It reloads when a newer checkpoint appears.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from fxconsole.agents.checkpoints import verify
+from fxconsole.agents.ppo.inference import NumpyActor
+from fxconsole.evaluation.metrics import RollingTrades
+from fxconsole.ops.runtime import WorkerRuntime
+from fxconsole.trading import core
+from fxconsole.trading.batch import TRADE_FIELDS, TRADE_ROW, new_batch, step_batch_ppo, trade_record
+from fxconsole.trading.market_data import MarketData, load_market_data
+from fxconsole.trading.spaces import observation_spec
+
+logger = logging.getLogger(__name__)
+
+SPLIT = "validation"
+
+
+def main(rt: WorkerRuntime) -> None:
+    """Loop: reload the newest checkpoint if it changed, play a batch of sessions, pause."""
+    cfg = rt.config
+    data = load_market_data(rt.workspace.market_db, cfg.data.symbol, cfg.data.timeframe)
+    rng = np.random.default_rng()
+    rolling = RollingTrades(cfg.train.best_window)
+    actor: NumpyActor | None = None
+    loaded_sha = ""
+    episodes = 0
+    latest = rt.workspace.checkpoints_dir / rt.run / "latest.json"
+    while not rt.stop.is_set():
+        rt.beat(episodes)
+        if latest.exists():
+            manifest = verify(latest, observation_spec("ppo"))
+            if manifest.sha256 != loaded_sha:
+                actor = NumpyActor.from_zip((latest.parent / manifest.model_file).read_bytes())
+                loaded_sha = manifest.sha256
+                logger.info("playing with %s @ %d timesteps", manifest.model_file,
+                            manifest.timesteps)
+        if actor is None:
+            rt.sleep(2.0)
+            continue
+        episodes += play_batch(rt, actor, data, rng, rolling)
+        rt.sleep(rt.config.workers.collector_pause)
+
+
+def play_batch(rt: WorkerRuntime, actor: NumpyActor, data: MarketData,
+               rng: np.random.Generator, rolling: RollingTrades) -> int:
+    """Play ``collector.batch_sessions`` random sessions; record trades, episodes, metrics."""
+    cfg = rt.config
+    starts = rng.choice(data.split_starts(SPLIT), size=cfg.workers.collector_sessions)
+    states, obs = new_batch(starts, cfg, data)
+    closed = np.empty((starts.shape[0], TRADE_ROW))
+    trades: list[dict[str, object]] = []
+    per_session = np.zeros(starts.shape[0])
+    counts = np.zeros(starts.shape[0], dtype=np.int64)
+    for _ in range(cfg.data.session_bars):
+        n = step_batch_ppo(actor(obs), data.table, states, obs, closed)
+        for row in closed[:n]:
+            i = int(row[TRADE_FIELDS])
+            trades.append(trade_record(row[:TRADE_FIELDS], data.ts))
+            per_session[i] += row[core.T_PIPS - core.T_SIDE]
+            counts[i] += 1
+    rt.writer.trades(0, trades)
+    for i in range(starts.shape[0]):
+        rt.writer.episode(reward=float(per_session[i]), trades=int(counts[i]),
+                          pips=float(per_session[i]), length=cfg.data.session_bars)
+    rolling.extend(float(t["pips"]) for t in trades)  # type: ignore[arg-type]
+    m = rolling.metrics()
+    rt.writer.write(rolling.total, {"collect/trades": float(rolling.total),
+                                    "collect/expectancy": m.expectancy,
+                                    "collect/win_rate": m.win_rate, "collect/sqn": m.sqn})
+    return int(starts.shape[0])
