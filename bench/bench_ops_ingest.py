@@ -3,8 +3,9 @@
 Writer processes (spawn) each write metrics at full speed through ``MetricsWriter`` (8 keys
 per step, flushes of up to 5,000 rows in one ``BEGIN IMMEDIATE`` transaction) for
 ``--seconds``, first 1 writer, then 4, each on a fresh database. Meanwhile this process
-calls ``latest_metrics`` every 20 ms like the UI and times it. As a peer, one writer that
-commits every step on its own (no batching) shows what the batching buys.
+calls ``latest_metrics`` every 20 ms like the UI, times it and watches the WAL's size.
+As a peer, one writer that commits every step on its own (no batching) shows what the
+batching buys.
 
     python bench/bench_ops_ingest.py [--seconds 10] [--keys 8]
 """
@@ -66,11 +67,13 @@ def run_phase(target: str, writers: int, seconds: float, n_keys: int, folder: Pa
              for i in range(writers)]
     for proc in procs:
         proc.start()
-    latencies = []
+    latencies, wal = [], Path(db + "-wal")
+    wal_max = 0
     while any(proc.is_alive() for proc in procs):
         t0 = time.perf_counter()
         latest_metrics(reader, "bench")
         latencies.append((time.perf_counter() - t0) * 1000)
+        wal_max = max(wal_max, wal.stat().st_size if wal.exists() else 0)
         time.sleep(0.02)
     results = [out.get() for _ in procs]
     for proc in procs:
@@ -83,7 +86,8 @@ def run_phase(target: str, writers: int, seconds: float, n_keys: int, folder: Pa
           f"({rows:,} rows in {elapsed:.1f} s, in db {in_db:,}, transactions "
           f"{sum(r[2] for r in results):,}, failed flushes {sum(r[3] for r in results)})  "
           f"latest_metrics ms: p50 {statistics.median(lat):.2f}  "
-          f"p95 {lat[int(0.95 * (len(lat) - 1))]:.2f}  max {lat[-1]:.2f}  (n={len(latencies)})")
+          f"p95 {lat[int(0.95 * (len(lat) - 1))]:.2f}  max {lat[-1]:.2f}  (n={len(latencies)})  "
+          f"WAL max {wal_max / 2**20:.1f} MB")
 
 
 def main() -> None:

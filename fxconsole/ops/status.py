@@ -71,12 +71,20 @@ def status_line(conn: sqlite3.Connection, run: str) -> str:
     ws = workers(conn)
     running = sum(w["state"] == "RUNNING" for w in ws)
     others = " ".join(f"{w['name']} {w['state']}" for w in ws if w["state"] != "RUNNING")
-    states = f"{running}/{len(ws)} running" + (f" ({others})" if others else "")
+    states = f"{running}/{len(ws)} up" + (f" ({others})" if others else "")
     best_sqn = "—" if best is None else f"{best['sqn']:+.2f}"
-    return (f"{time.strftime('%H:%M:%S')} {run} {m.get('train/timesteps', 0):,.0f} steps "
-            f"{m.get('train/fps', 0):,.0f}/s trades {m.get('rollout/trades', 0):,.0f} "
+    return (f"{time.strftime('%H:%M:%S')} {run} {_si(m.get('train/timesteps', 0))} steps "
+            f"{_si(m.get('train/fps', 0))}/s · {_si(m.get('rollout/trades', 0))} trades "
             f"win {m.get('rollout/win_rate', 0):.0%} exp {m.get('rollout/expectancy', 0):+.1f} "
-            f"best SQN {best_sqn} · {states}")
+            f"· best SQN {best_sqn} · {states}")
+
+
+def _si(value: float) -> str:
+    """Short counts for an 80-column line: 950, 12.3k, 4.56M."""
+    for limit, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return f"{value:.0f}"
 
 
 def snapshot(conn: sqlite3.Connection, run: str) -> dict[str, Any]:

@@ -100,9 +100,9 @@ def test_transaction_commits_or_rolls_back(tmp_path: Path) -> None:
 def test_transaction_takes_the_write_lock_up_front(tmp_path: Path) -> None:
     path = tmp_path / "console.sqlite"
     holder, waiter = connect(path), connect(path, busy_timeout=0.05)
-    with transaction(holder), pytest.raises(sqlite3.OperationalError, match="locked"):
-        with transaction(waiter):
-            pass  # pragma: no cover - BEGIN IMMEDIATE fails first
+    locked = pytest.raises(sqlite3.OperationalError, match="locked")
+    with transaction(holder), locked, transaction(waiter):
+        pass  # pragma: no cover - BEGIN IMMEDIATE fails first
     assert not waiter.in_transaction
 
 

@@ -29,8 +29,10 @@ def db(tmp_path: Path) -> sqlite3.Connection:
     return connect(tmp_path / "console.sqlite")
 
 
-def writer(db: sqlite3.Connection, run: str, worker: str, wall: Wall, **kw: str) -> MetricsWriter:
-    return MetricsWriter(db, run, worker, clock=lambda: 0.0, wall_clock=wall, **kw)
+def writer(
+    db: sqlite3.Connection, run: str, worker: str, wall: Wall, source: str = "train"
+) -> MetricsWriter:
+    return MetricsWriter(db, run, worker, clock=lambda: 0.0, wall_clock=wall, source=source)
 
 
 def test_latest_metrics_is_the_newest_write_per_key(db: sqlite3.Connection) -> None:

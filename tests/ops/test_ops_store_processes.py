@@ -63,6 +63,9 @@ def test_four_writers_at_full_speed_lose_no_row_and_never_lock(tmp_path: Path) -
     assert len(in_db) == WRITERS and rounds > 0
     heartbeats = dict(conn.execute("SELECT worker, step FROM heartbeats").fetchall())
     assert heartbeats.keys() == in_db.keys()
+    conn.close()
+    for file in tmp_path.glob("console.sqlite*"):  # about a gigabyte: don't keep it around
+        file.unlink()
 
 
 def announced(proc: subprocess.Popen[bytes], at_least: int) -> list[int]:

@@ -8,6 +8,7 @@ import math
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from fxconsole.ops.registry import sync_checkpoints, upsert_run
 from fxconsole.ops.writer import MetricsWriter, unix_seconds
 
 WALL = 1_700_000_000.0
-TRADE = {"side": "short", "entry_ts": "2024-01-02T03:04:00+00:00",
+TRADE: dict[str, Any] = {"side": "short", "entry_ts": "2024-01-02T03:04:00+00:00",
          "exit_ts": "2024-01-02T03:09:00+00:00", "entry_price": 190.5, "exit_price": 190.25,
          "pips": 23.0, "max_dd": 4.5, "bars_held": 5, "forced": True, "entry_index": 7,
          "exit_index": 12}
@@ -153,7 +154,8 @@ def test_malformed_trades_are_logged_and_skipped_never_raised(
     db: sqlite3.Connection, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     writer = make_writer(db, clock)
-    bad = [{**TRADE, "side": "flat"}, {"pips": 1.0}, {**TRADE, "entry_ts": "yesterday"}]
+    bad: list[dict[str, object]] = [
+        {**TRADE, "side": "flat"}, {"pips": 1.0}, {**TRADE, "entry_ts": "yesterday"}]
     writer.trades(1, [*bad, TRADE])
     writer.close()
     assert count(db, "trades") == 1
