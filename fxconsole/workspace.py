@@ -34,6 +34,11 @@ class Workspace:
         return self.data_dir / "market.duckdb"
 
     @property
+    def console_db(self) -> Path:
+        """The console database (workers, metrics, trades, commands, events)."""
+        return self.data_dir / "console.sqlite"
+
+    @property
     def logs_dir(self) -> Path:
         """Worker log files."""
         return self.data_dir / "logs"

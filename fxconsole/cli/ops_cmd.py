@@ -50,7 +50,7 @@ def add_parser(sub: Any) -> None:
 def _connect(ctx: Context) -> Any:
     from fxconsole.ops.db import connect
 
-    path = ctx.workspace.data_dir / "console.sqlite"
+    path = ctx.workspace.console_db
     if not path.exists():
         raise CliError(f"no console database in {ctx.workspace.root}: start the system with "
                        "`fxconsole --no-ui`")

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from fxconsole.ops.schema import MIGRATIONS, SchemaError, statements
-from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +38,6 @@ class ConsoleConnection(sqlite3.Connection):
     """A ``sqlite3.Connection`` that remembers which process opened it."""
 
     owner_pid: int = 0
-
-
-def console_db_path(workspace: Workspace) -> Path:
-    """``<workspace>/data/console.sqlite``."""
-    return workspace.data_dir / CONSOLE_DB
 
 
 def connect(

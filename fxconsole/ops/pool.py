@@ -8,6 +8,7 @@ alerts as events.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -16,11 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fxconsole.agents.checkpoints import RunCheckpoints
 from fxconsole.config import Config
 from fxconsole.ops import commands as cmd
 from fxconsole.ops.alerts import AlertTracker, active_alerts
 from fxconsole.ops.db import connect, dumps_json, transaction
 from fxconsole.ops.lock import SupervisorLock
+from fxconsole.ops.registry import sync_checkpoints, upsert_run
 from fxconsole.ops.runtime import SUPERVISOR_PID_ENV
 from fxconsole.ops.states import ProgramSpec, WorkerState, WorkerStatus
 from fxconsole.ops.supervisor import Supervisor
@@ -30,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 ALERT_SECONDS = 10.0
 COMMAND_SECONDS = 0.5
+REGISTRY_SECONDS = 5.0
 
 
 def program_specs(cfg: Config, ws: Workspace, run: str) -> list[ProgramSpec]:
@@ -69,11 +73,12 @@ class Pool:
     _beats: dict[str, float] = field(default_factory=dict)
     _next_commands: float = 0.0
     _next_alerts: float = 0.0
+    _next_registry: float = 0.0
 
     def __post_init__(self) -> None:
         self.ws.ensure()
         self.lock = SupervisorLock.for_workspace(self.ws).acquire()
-        self.conn = connect(self.ws.data_dir / "console.sqlite")
+        self.conn = connect(self.ws.console_db)
         specs = program_specs(self.cfg, self.ws, self.run)
         self._roles = {spec.name: spec.role for spec in specs}
         self._timeouts = {spec.name: spec.heartbeat_timeout for spec in specs}
@@ -81,6 +86,7 @@ class Pool:
             self.conn.execute("DELETE FROM workers")
         self.supervisor = Supervisor(specs, clock=self.clock, heartbeats=self._heartbeat,
                                      on_change=self._on_change)
+        upsert_run(self.conn, self.run, "ppo", dataclasses.asdict(self.cfg))
 
     def start(self) -> None:
         """Start every worker."""
@@ -97,6 +103,9 @@ class Pool:
         if now >= self._next_alerts:
             self._next_alerts = now + ALERT_SECONDS
             self._check_alerts()
+        if now >= self._next_registry:
+            self._next_registry = now + REGISTRY_SECONDS
+            self._sync_registry()
 
     def close(self, timeout: float | None = None) -> None:
         """Stop every worker (SIGTERM, then SIGKILL), release the lock."""
@@ -143,6 +152,12 @@ class Pool:
                 cmd.finish(self.conn, command.id, False, str(exc))
             else:
                 cmd.finish(self.conn, command.id, True, f"{command.verb} {worker}: requested")
+
+    def _sync_registry(self) -> None:
+        """Mirror the run folder's manifests into the checkpoints table (the UI's list)."""
+        run_dir = self.ws.checkpoints_dir / self.run
+        if run_dir.is_dir():
+            sync_checkpoints(self.conn, self.run, RunCheckpoints(run_dir).list(), run_dir)
 
     def _check_alerts(self) -> None:
         rows = self.conn.execute(

@@ -83,7 +83,7 @@ class WorkerRuntime:
         from fxconsole.ops.db import connect
         from fxconsole.ops.writer import MetricsWriter
 
-        self.conn = connect(self.workspace.data_dir / "console.sqlite")
+        self.conn = connect(self.workspace.console_db)
         self.writer = MetricsWriter(self.conn, self.run, self.name,
                                     source=SOURCE_BY_ROLE.get(self.role, "train"))
 

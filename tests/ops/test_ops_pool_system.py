@@ -127,6 +127,10 @@ def test_commands_reach_their_workers(system: tuple[Path, subprocess.Popen[str]]
     done = ctl(ws, "checkpoint-now")
     assert done.returncode == 0 and "done" in done.stdout, done.stdout + done.stderr
     wait_for("a latest checkpoint", lambda: (ws / "checkpoints" / "main" / "latest.json").exists())
+    wait_for("the checkpoint registry row",
+             lambda: query(ws, "SELECT 1 FROM checkpoints WHERE run = 'main' AND tag = 'latest'"),
+             timeout=20)
+    assert query(ws, "SELECT name FROM runs") == [("main",)]
     assert ctl(ws, "pause").returncode == 0
     assert ctl(ws, "resume").returncode == 0
     deploy = ctl(ws, "deploy", "live", "main/latest")
