@@ -134,7 +134,8 @@ class Pool:
             if status.state == WorkerState.FATAL:
                 self._event("error", "worker-fatal",
                             f"{status.name} is FATAL: {status.message or 'gave up restarting'}")
-            elif "heartbeat" in status.message.lower() and status.state != WorkerState.RUNNING:
+            elif (status.state == WorkerState.STOPPING
+                  and status.message.startswith("heartbeat stale")):
                 self._event("warning", "heartbeat-gap", f"{status.name}: {status.message}")
 
     def _event(self, level: str, kind: str, message: str) -> None:
