@@ -1,7 +1,9 @@
 # CPU image that runs the whole system headless: `fxconsole --no-ui`.
 #   docker build -t fxconsole .
-#   docker run -d --name fx -v fx-data:/work/data -v fx-ckpt:/work/checkpoints \
+#   docker run -d --init --name fx -v fx-data:/work/data -v fx-ckpt:/work/checkpoints \
 #     -e OANDA_TOKEN -e OANDA_ACCOUNT fxconsole
+# (--init: an init process as PID 1 forwards SIGTERM and reaps orphans; stop with
+#  `docker stop -t 30` so the workers have time to save.)
 # Credentials come only from the environment (never baked into the image).
 FROM python:3.11-slim
 

@@ -19,13 +19,15 @@ show_sqlite() {
   fi
   if [ ! -f "$db" ]; then echo "no console database at $db"; return 1; fi
   sqlite3 -header -column "file:$db?mode=ro" \
-    "SELECT name, state, pid, restarts, exit_code,
+    "SELECT name, state, w.pid, restarts, exit_code,
             printf('%.0f s', strftime('%s','now') - COALESCE(h.ts, 0)) AS heartbeat_age
        FROM workers w LEFT JOIN heartbeats h ON h.worker = w.name ORDER BY name;"
   echo
   sqlite3 -header -column "file:$db?mode=ro" \
-    "SELECT key, printf('%.4g', value) AS value, step FROM metrics m
-      WHERE rowid IN (SELECT max(rowid) FROM metrics GROUP BY key) ORDER BY key;"
+    "SELECT key, printf('%.4g', value) AS value, step FROM metrics
+      WHERE rowid IN (SELECT max(rowid) FROM metrics
+                      WHERE run = (SELECT run FROM metrics ORDER BY rowid DESC LIMIT 1)
+                      GROUP BY key) ORDER BY key;"
   echo
   sqlite3 -header -column "file:$db?mode=ro" \
     "SELECT datetime(ts, 'unixepoch') AS time, level, kind, message FROM events

@@ -8,10 +8,12 @@ naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -202,6 +204,12 @@ class Config:
                 f"data.train_fraction = {self.data.train_fraction} must be below "
                 f"data.validation_fraction = {self.data.validation_fraction}"
             )
+        try:
+            date.fromisoformat(self.synth.start)
+        except ValueError:
+            raise ConfigError(
+                f"synth.start = {self.synth.start!r} must be an ISO date like '2021-01-03'"
+            ) from None
         arch = self.ppo.net_arch.replace(" ", "").split(",")
         if not all(part.isdigit() and int(part) > 0 for part in arch):
             raise ConfigError(
@@ -291,6 +299,8 @@ def _from_env(key: str, text: str, typ: type, env_key: str) -> Any:
 def _check(key: str, value: Any, typ: type, rules: Mapping[str, Any], where: str) -> Any:
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if typ is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: {key} = {value!r} must be a finite number")
     if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
         raise ConfigError(f"{where}: {key} = {value!r} must be of type {typ.__name__}")
     choices = rules.get("choices")

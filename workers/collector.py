@@ -10,14 +10,13 @@ import logging
 
 import numpy as np
 
-from fxconsole.agents.checkpoints import verify
-from fxconsole.agents.ppo.inference import NumpyActor
+from fxconsole.agents.manifest import CheckpointError, read_manifest
+from fxconsole.agents.ppo.inference import NumpyActor, load_actor
 from fxconsole.evaluation.metrics import RollingTrades
 from fxconsole.ops.runtime import WorkerRuntime
 from fxconsole.trading import core
 from fxconsole.trading.batch import TRADE_FIELDS, TRADE_ROW, new_batch, step_batch_ppo, trade_record
 from fxconsole.trading.market_data import MarketData, load_market_data
-from fxconsole.trading.spaces import observation_spec
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +35,12 @@ def main(rt: WorkerRuntime) -> None:
     latest = rt.workspace.checkpoints_dir / rt.run / "latest.json"
     while not rt.stop.is_set():
         rt.beat(episodes)
-        if latest.exists():
-            manifest = verify(latest, observation_spec("ppo"))
-            if manifest.sha256 != loaded_sha:
-                actor = NumpyActor.from_zip((latest.parent / manifest.model_file).read_bytes())
+        if latest.exists() and read_manifest(latest).sha256 != loaded_sha:
+            try:
+                manifest, actor = load_actor(latest)
+            except CheckpointError as exc:  # mid-save or unusable: keep the previous one
+                logger.warning("not reloading %s: %s", latest, exc)
+            else:
                 loaded_sha = manifest.sha256
                 logger.info("playing with %s @ %d timesteps", manifest.model_file,
                             manifest.timesteps)

@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint, verify
-from fxconsole.agents.ppo.inference import NumpyActor
+from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
+from fxconsole.agents.manifest import CheckpointError
+from fxconsole.agents.ppo.inference import NumpyActor, load_actor
 from fxconsole.evaluation.backtest import backtest_starts
 from fxconsole.ops.runtime import WorkerRuntime
 from fxconsole.trading.core import BUY, CLOSE, HOLD, SELL
 from fxconsole.trading.env import TradingEnv
 from fxconsole.trading.market_data import load_market_data
-from fxconsole.trading.spaces import observation_spec
 
 logger = logging.getLogger(__name__)
 SPLIT = "test"
@@ -86,20 +86,26 @@ def _decide(st: LiveState, obs: np.ndarray, position: int) -> int:
 
 
 def _load_deployed(rt: WorkerRuntime, st: LiveState) -> None:
+    """Trade the run's ``deployed.json`` if there is one; an unusable one trades nothing."""
     path = rt.workspace.checkpoints_dir / rt.run / "deployed.json"
-    if path.exists():
-        manifest = verify(path, observation_spec("ppo"))
-        st.actor = NumpyActor.from_zip((path.parent / manifest.model_file).read_bytes())
-        st.deployed = manifest.model_file
-        logger.info("trading deployed checkpoint %s", manifest.model_file)
+    if not path.exists():
+        return
+    try:
+        manifest, st.actor = load_actor(path)
+    except CheckpointError as exc:
+        logger.error("not trading the deployed checkpoint: %s", exc)
+        rt.writer.event("error", "deploy", f"deployed checkpoint unusable: {exc}", {})
+        return
+    st.deployed = manifest.model_file
+    logger.info("trading deployed checkpoint %s", manifest.model_file)
 
 
 def _deploy(rt: WorkerRuntime, st: LiveState, args: dict[str, Any]) -> str:
     path = resolve_checkpoint(str(args.get("checkpoint", "")), rt.workspace.checkpoints_dir)
-    manifest = verify(path, observation_spec("ppo"))
-    actor = NumpyActor.from_zip((path.parent / manifest.model_file).read_bytes())
-    if actor is None:
-        raise ValueError(f"{path}: checkpoint has no exported actor; re-save it with training")
+    if path.parent.name != rt.run:
+        raise ValueError(f"{path} belongs to run {path.parent.name!r}; live trades run "
+                         f"{rt.run!r}: deploy one of its checkpoints")
+    manifest, actor = load_actor(path)
     RunCheckpoints(path.parent).point("deployed", manifest)
     st.actor, st.deployed = actor, manifest.model_file
     return f"deployed {manifest.run} @ {manifest.timesteps:,} ({manifest.model_file})"

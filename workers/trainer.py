@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from fxconsole.agents.checkpoints import resolve_checkpoint
+from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
+from fxconsole.agents.manifest import CheckpointError, read_manifest
 from fxconsole.agents.ppo.callback import TrainingCallback
 from fxconsole.agents.ppo.train import train_ppo
 from fxconsole.ops.runtime import WorkerRuntime
@@ -32,13 +33,19 @@ def main(rt: WorkerRuntime) -> None:
         "checkpoint-now": lambda args: _request(ctl, "save_requested"),
         "pause": lambda args: _set_paused(ctl, True),
         "resume": lambda args: _set_paused(ctl, False),
-        "rollback-to": lambda args: _rollback(ctl, args, ws.checkpoints_dir),
+        "rollback-to": lambda args: _rollback(rt, ctl, args),
     })
     resume = _initial_resume(rt)
     while not rt.stop.is_set():
         rt.beat(force=True)
-        train_ppo(rt.config, ws, rt.writer, run=rt.run, resume=resume,
-                  control=lambda cb: _control(rt, ctl, cb))
+        try:
+            train_ppo(rt.config, ws, rt.writer, run=rt.run, resume=resume,
+                      control=lambda cb: _control(rt, ctl, cb))
+        except CheckpointError as exc:  # e.g. a rollback target that cannot be loaded
+            logger.error("cannot resume from %s: %s", resume, exc)
+            rt.writer.event("error", "rollback", f"cannot resume from {resume}: {exc}", {})
+            resume = _initial_resume(rt)
+            continue
         if ctl.rollback_to is not None:
             resume, ctl.rollback_to = ctl.rollback_to, None
             rt.writer.event("info", "rollback", f"{rt.run}: resuming from {resume}", {})
@@ -54,12 +61,17 @@ def _initial_resume(rt: WorkerRuntime) -> str | None:
 def _control(rt: WorkerRuntime, ctl: TrainerControl, cb: TrainingCallback) -> bool:
     """Called every training step: heartbeat, commands, pause, save, stop."""
     rt.beat(cb.num_timesteps)
+    _save_if_requested(ctl, cb)
     while ctl.paused and not rt.stop.is_set() and ctl.rollback_to is None:
         rt.sleep(0.2)
+        _save_if_requested(ctl, cb)
+    return not rt.stop.is_set() and ctl.rollback_to is None
+
+
+def _save_if_requested(ctl: TrainerControl, cb: TrainingCallback) -> None:
     if ctl.save_requested:
         ctl.save_requested = False
         cb.save_now()
-    return not rt.stop.is_set() and ctl.rollback_to is None
 
 
 def _request(ctl: TrainerControl, flag: str) -> str:
@@ -72,9 +84,16 @@ def _set_paused(ctl: TrainerControl, paused: bool) -> str:
     return "paused" if paused else "resumed"
 
 
-def _rollback(ctl: TrainerControl, args: dict[str, Any], checkpoints_dir: Any) -> str:
-    target = str(args.get("checkpoint", ""))
-    path = resolve_checkpoint(target, checkpoints_dir)  # fails now, not in the loop
-    ctl.rollback_to = str(path)
+def _rollback(rt: WorkerRuntime, ctl: TrainerControl, args: dict[str, Any]) -> str:
+    """Pin the target now (as ``rollback``), so neither gc nor the final save of the
+    current chunk can move it, then stop the chunk and resume from it."""
+    path = resolve_checkpoint(str(args.get("checkpoint", "")), rt.workspace.checkpoints_dir)
+    manifest = read_manifest(path)
+    run_dir = rt.workspace.checkpoints_dir / rt.run
+    if path.parent == run_dir:
+        RunCheckpoints(run_dir).point("rollback", manifest)
+        ctl.rollback_to = f"{rt.run}/rollback"
+    else:
+        ctl.rollback_to = str(path)
     ctl.paused = False
-    return f"training will resume from {path}"
+    return f"training will resume from {manifest.run} @ {manifest.timesteps:,}"

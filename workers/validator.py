@@ -1,13 +1,14 @@
-"""The validator: validates each new candidate (and on command any checkpoint), records
-the verdict, and lets validation SQN choose the run's best checkpoint."""
+"""The validator: validates each new candidate and periodic checkpoint (and on command any
+checkpoint), records the verdict, and lets validation SQN choose the run's best."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
-from fxconsole.agents.manifest import CheckpointError, read_manifest
+from fxconsole.agents.manifest import CheckpointError, Manifest, read_manifest
 from fxconsole.evaluation.runner import ValidationOutcome, validate_checkpoint
 from fxconsole.ops.runtime import WorkerRuntime
 from fxconsole.ops.validations import record_validation, validated_shas
@@ -16,41 +17,70 @@ logger = logging.getLogger(__name__)
 
 
 def main(rt: WorkerRuntime) -> None:
-    """Loop: when ``candidate.json`` points at a model not yet validated, validate it."""
-    queue: list[str] = []
-    rt.handlers["validate"] = lambda args: _enqueue(queue, args)
-    candidate = rt.workspace.checkpoints_dir / rt.run / "candidate.json"
+    """Loop: validate what is new in the run folder, then whatever was asked for."""
+    asked: list[str] = []
+    rt.handlers["validate"] = lambda args: _enqueue(asked, args)
+    run_dir = rt.workspace.checkpoints_dir / rt.run
     done = validated_shas(rt.conn, rt.run)
     while not rt.stop.is_set():
         rt.beat(len(done))
-        if candidate.exists():
-            manifest = read_manifest(candidate)
-            if manifest.sha256 not in done:
-                done.add(manifest.sha256)
-                queue.append(str(candidate))
-        while queue and not rt.stop.is_set():
-            spec = queue.pop(0)
-            try:
-                record(rt, validate_checkpoint(pin(rt, spec), rt.config, rt.workspace))
-            except (ValueError, LookupError, OSError, CheckpointError) as exc:
-                logger.error("validation of %s failed: %s", spec, exc)
-                rt.writer.event("error", "validation", f"validation of {spec} failed: {exc}", {})
+        todo = [m for m in new_checkpoints(run_dir, done)]
+        todo += [m for m in (_resolve(rt, spec) for spec in asked) if m is not None]
+        asked.clear()
+        for manifest in todo:
+            if rt.stop.is_set():
+                break
+            done.add(manifest.sha256)
+            validate_one(rt, run_dir, manifest)
             rt.beat(len(done), force=True)
         rt.sleep(rt.config.workers.validator_poll)
 
 
-def pin(rt: WorkerRuntime, spec: str) -> str:
-    """Point the run's ``validating`` tag at the checkpoint so gc keeps its model."""
-    path = resolve_checkpoint(spec, rt.workspace.checkpoints_dir)
-    pinned = RunCheckpoints(path.parent).point("validating", read_manifest(path))
-    return str(path.parent / f"{pinned.tag}.json")
+def new_checkpoints(run_dir: Path, done: set[str]) -> list[Manifest]:
+    """The run's candidate and periodic checkpoints not validated yet, newest first."""
+    if not run_dir.is_dir():
+        return []
+    fresh: dict[str, Manifest] = {}
+    for m in RunCheckpoints(run_dir).list():
+        if (m.tag == "candidate" or m.tag.startswith("periodic-")) and m.sha256 not in done:
+            fresh[m.sha256] = m
+    return sorted(fresh.values(), key=lambda m: -m.timesteps)
 
 
-def _enqueue(queue: list[str], args: dict[str, Any]) -> str:
+def validate_one(rt: WorkerRuntime, run_dir: Path, manifest: Manifest) -> None:
+    """Pin the checkpoint as ``validating`` (gc keeps its model), validate, record.
+
+    Any failure is logged and recorded as an event; the worker goes on.
+    """
+    try:
+        pinned = RunCheckpoints(manifest_dir(rt, manifest, run_dir)).point("validating", manifest)
+        spec = str(manifest_dir(rt, manifest, run_dir) / f"{pinned.tag}.json")
+        record(rt, validate_checkpoint(spec, rt.config, rt.workspace))
+    except Exception as exc:  # one bad checkpoint must not stop the validator
+        logger.exception("validation of %s failed", manifest.model_file)
+        rt.writer.event("error", "validation",
+                        f"validation of {manifest.run} @ {manifest.timesteps:,} failed: {exc}",
+                        {})
+
+
+def manifest_dir(rt: WorkerRuntime, manifest: Manifest, default: Path) -> Path:
+    """The run folder a manifest belongs to."""
+    return rt.workspace.checkpoints_dir / manifest.run if manifest.run else default
+
+
+def _resolve(rt: WorkerRuntime, spec: str) -> Manifest | None:
+    try:
+        return read_manifest(resolve_checkpoint(spec, rt.workspace.checkpoints_dir))
+    except CheckpointError as exc:
+        rt.writer.event("error", "validation", f"cannot validate {spec}: {exc}", {})
+        return None
+
+
+def _enqueue(asked: list[str], args: dict[str, Any]) -> str:
     spec = str(args.get("checkpoint", ""))
     if not spec:
         raise ValueError("validate needs a checkpoint (RUN, RUN/TAG or a manifest path)")
-    queue.append(spec)
+    asked.append(spec)
     return f"{spec} queued for validation"
 
 

@@ -41,7 +41,7 @@ def verify(manifest_path: Path, observation_spec: Mapping[str, Any] | None = Non
     Raises:
         CheckpointError: on a missing file, a hash mismatch or a different observation spec.
     """
-    return _read_verified(manifest_path, observation_spec)[0]
+    return read_verified(manifest_path, observation_spec)[0]
 
 
 def load_model(
@@ -61,7 +61,7 @@ def load_model(
     Raises:
         CheckpointError: as :func:`verify`.
     """
-    _, data = _read_verified(manifest_path, observation_spec)
+    _, data = read_verified(manifest_path, observation_spec)
     return algo_cls.load(io.BytesIO(data), device="cpu", **kwargs)
 
 
@@ -106,9 +106,16 @@ def resolve_checkpoint(spec: str, checkpoints_dir: Path) -> Path:
     return run_dir / f"{tag}.json"
 
 
-def _read_verified(
+def read_verified(
     manifest_path: Path, observation_spec: Mapping[str, Any] | None
 ) -> tuple[Manifest, bytes]:
+    """A manifest and the model bytes it names, hash- (and spec-) checked together.
+
+    Re-reads if a concurrent save re-points the manifest meanwhile.
+
+    Raises:
+        CheckpointError: missing model, hash mismatch, different observation spec.
+    """
     for _attempt in range(3):
         manifest = read_manifest(manifest_path)
         model_path = manifest_path.parent / manifest.model_file

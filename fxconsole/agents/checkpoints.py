@@ -35,7 +35,12 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from fxconsole.agents.checkpoint_load import load_model, resolve_checkpoint, verify
+from fxconsole.agents.checkpoint_load import (
+    load_model,
+    read_verified,
+    resolve_checkpoint,
+    verify,
+)
 from fxconsole.agents.manifest import (
     AGENT,
     FORMAT,
@@ -57,6 +62,7 @@ __all__ = [
     "load_model",
     "new_run_name",
     "read_manifest",
+    "read_verified",
     "resolve_checkpoint",
     "validate_run_name",
     "verify",
@@ -65,9 +71,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 TAGS = ("latest", "best", "periodic", "candidate")
-# Tags that can point at an existing model; "validating" pins the validator's current
-# checkpoint so that the trainer's gc cannot delete it mid-validation.
-POINTER_TAGS = ("best", "deployed", "validating")
+# Tags that can point at an existing model. "validating" and "rollback" pin a checkpoint
+# the validator or the trainer is about to load so that the trainer's gc keeps its model;
+# "validated" is the newest checkpoint that passed the promotion rule.
+POINTER_TAGS = ("best", "deployed", "validating", "validated", "rollback")
 MODELS_DIR = "models"
 LOCK_FILE = ".lock"
 STALE_TMP_SECONDS = 60.0

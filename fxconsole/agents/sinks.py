@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -62,8 +63,9 @@ class JsonlSink:
         self._trades = (folder / "trades.jsonl").open("a", encoding="utf-8")
 
     def write(self, step: int, values: dict[str, float]) -> None:
-        """Append one metrics line."""
-        self._metrics.write(json.dumps({"step": step, **values}) + "\n")
+        """Append one metrics line (NaN and ∞, e.g. an early explained variance, as null)."""
+        clean = {k: (v if math.isfinite(v) else None) for k, v in values.items()}
+        self._metrics.write(json.dumps({"step": step, **clean}) + "\n")
         self._metrics.flush()
 
     def trades(self, step: int, trades: list[dict[str, Any]]) -> None:

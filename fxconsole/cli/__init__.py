@@ -7,7 +7,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from fxconsole.cli import config_cmd, data_cmd, ops_cmd, run_cmd, train_cmd, validate_cmd
+from fxconsole.cli import (
+    config_cmd,
+    data_cmd,
+    ops_cmd,
+    run_cmd,
+    train_cmd,
+    ui_cmd,
+    validate_cmd,
+)
 from fxconsole.cli.common import CliError, Context, open_context
 
 logger = logging.getLogger(__name__)
@@ -26,9 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-vv for debug)")
     run_cmd.add_run_arguments(parser)
+    parser.add_argument("--no-mouse", action="store_true", help="console UI: keyboard only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     data_cmd.add_parser(sub)
     run_cmd.add_parser(sub)
+    ui_cmd.add_parser(sub)
     ops_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
     validate_cmd.add_parser(sub)
@@ -43,10 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not getattr(args, "handler", None):
-        if not args.no_ui:
-            parser.print_help()
-            return 2
-        args.handler = run_cmd.run_pool  # `fxconsole --no-ui`: the whole system
+        # `fxconsole --no-ui`: the whole system headless; `fxconsole`: the console UI.
+        args.handler = run_cmd.run_pool if args.no_ui else ui_cmd.run_console
     try:
         ctx: Context = open_context(args.workspace, args.config)
         return int(args.handler(ctx, args) or 0)

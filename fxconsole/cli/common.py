@@ -23,6 +23,7 @@ class Context:
 
     workspace: Workspace
     config: Config
+    config_path: Path | None = None
 
 
 def open_context(workspace: str | None, config_path: str | None) -> Context:
@@ -32,6 +33,6 @@ def open_context(workspace: str | None, config_path: str | None) -> Context:
         path = Path(config_path) if config_path else ws.config_file
         if config_path and not path.exists():
             raise CliError(f"config file {path} does not exist")
-        return Context(ws, load_config(path))
+        return Context(ws, load_config(path), path)
     except (ConfigError, NotADirectoryError) as exc:
         raise CliError(str(exc)) from None

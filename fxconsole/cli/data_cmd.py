@@ -54,7 +54,7 @@ def add_parser(sub: Any) -> None:
     syn.add_argument("--years", type=float, help="years of bars (config synth.years)")
     syn.add_argument("--seed", type=int, help="random seed (config synth.seed)")
     syn.add_argument("--signal", type=float,
-                     help="planted predictability 0..1 (config synth.signal)")
+                     help="planted predictability 0..4, 1 = calibrated (config synth.signal)")
     syn.set_defaults(handler=_synth)
 
     build = dsub.add_parser("build", help="(re)compute features and sessions if out of date")

@@ -36,12 +36,14 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 def ensure_market_data(ctx: Context) -> None:
     """Synthesise the embedded default data set if the workspace has no market store."""
-    if ctx.workspace.market_db.exists():
-        return
     from fxconsole.market.pipeline import synthesize
     from fxconsole.market.store import MarketStore
 
     cfg = ctx.config
+    if ctx.workspace.market_db.exists():
+        with MarketStore(ctx.workspace.market_db, read_only=True) as store:
+            if store.feature_set(cfg.data.symbol, cfg.data.timeframe) is not None:
+                return
     console.print(f"no market data in {ctx.workspace.root}: synthesising the default "
                   f"{cfg.synth.years:g} years of {cfg.data.symbol} {cfg.data.timeframe}…")
     ctx.workspace.ensure()
@@ -52,11 +54,16 @@ def ensure_market_data(ctx: Context) -> None:
 
 def run_pool(ctx: Context, args: argparse.Namespace) -> int:
     """Supervise the workers in the foreground until Ctrl-C, SIGTERM or ``--duration``."""
+    from fxconsole.agents.manifest import CheckpointError
     from fxconsole.ops.lock import AlreadyRunning
     from fxconsole.ops.pool import Pool
     from fxconsole.ops.status import status_line
 
-    ensure_market_data(ctx)
+    try:
+        ensure_market_data(ctx)
+    except Exception as exc:  # duckdb's lock, a bad synth config …: name it, no traceback
+        raise CliError(f"cannot prepare the market data in {ctx.workspace.market_db}: "
+                       f"{exc}") from None
     run = args.run_name or ctx.config.supervisor.run
     stop = threading.Event()
 
@@ -65,8 +72,8 @@ def run_pool(ctx: Context, args: argparse.Namespace) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        pool = Pool(ctx.config, ctx.workspace, run)
-    except AlreadyRunning as exc:
+        pool = Pool(ctx.config, ctx.workspace, run, config_path=ctx.config_path)
+    except (AlreadyRunning, CheckpointError) as exc:
         raise CliError(str(exc)) from None
     console.print(f"supervising run {run} in {ctx.workspace.root} (Ctrl-C stops everything)")
     deadline = None if args.duration is None else time.monotonic() + args.duration

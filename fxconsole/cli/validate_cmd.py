@@ -52,7 +52,7 @@ def add_parser(sub: Any) -> None:
 def _errors() -> tuple[type[BaseException], ...]:
     from fxconsole.agents.manifest import CheckpointError
 
-    return (CheckpointError, LookupError, ValueError, FileNotFoundError)
+    return (CheckpointError, LookupError, ValueError, OSError)
 
 
 def _backtest(ctx: Context, args: argparse.Namespace) -> int:

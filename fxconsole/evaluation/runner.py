@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fxconsole.agents.checkpoints import RunCheckpoints, load_model, resolve_checkpoint, verify
+from fxconsole.agents.checkpoints import (
+    RunCheckpoints,
+    load_model,
+    read_verified,
+    resolve_checkpoint,
+)
 from fxconsole.agents.manifest import CheckpointError, Manifest
 from fxconsole.agents.ppo.inference import NumpyActor
 from fxconsole.config import Config
@@ -63,8 +70,8 @@ def load_checkpoint(spec: str, cfg: Config, ws: Workspace) -> LoadedCheckpoint:
         FileNotFoundError: no market store.
     """
     path = resolve_checkpoint(spec, ws.checkpoints_dir)
-    manifest = verify(path, observation_spec("ppo"))
-    policy: Policy | None = NumpyActor.from_zip((path.parent / manifest.model_file).read_bytes())
+    manifest, model_bytes = read_verified(path, observation_spec("ppo"))
+    policy: Policy | None = NumpyActor.from_zip(model_bytes)
     if policy is None:
         from stable_baselines3 import PPO
 
@@ -101,6 +108,10 @@ def validate_checkpoint(
     files = write_report(report, ev, folder, chart)
     report["files"] = {kind: str(path) for kind, path in files.items()}
     best = ev.split == "validation" and update_best(ckpt, ev, cfg.validation.min_trades)
+    if ev.split == "validation" and ev.verdict.validated:
+        with contextlib.suppress(CheckpointError):  # its model may be gone: nothing to tag
+            RunCheckpoints(ckpt.path.parent).point("validated", ckpt.manifest,
+                                                   {"validation_sqn": ev.policy.metrics.sqn})
     return ValidationOutcome(ckpt, ev, report, files, best)
 
 
@@ -114,15 +125,20 @@ def update_best(ckpt: LoadedCheckpoint, ev: Evaluation, min_trades: int) -> bool
     if mine.trades < min_trades:
         return False
     run_dir = ckpt.path.parent
+    current = RunCheckpoints(run_dir).manifest("best")
+    if current is not None and current.sha256 != ckpt.manifest.sha256 and \
+            float(current.metrics.get("validation_sqn", -math.inf)) > mine.sqn:
+        return False
     for other in (run_dir / "reports").glob("*-validation/report.json"):
         try:
             report = json.loads(other.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             logger.warning("skipping unreadable report %s", other)
             continue
-        theirs = report["policy"]
-        if (report["checkpoint"]["sha256"] != ckpt.manifest.sha256
-                and theirs["trades"] >= min_trades and (theirs["sqn"] or 0.0) > mine.sqn):
+        theirs = report.get("policy", {})
+        if (report.get("checkpoint", {}).get("sha256") != ckpt.manifest.sha256
+                and (theirs.get("trades") or 0) >= min_trades
+                and (theirs.get("sqn") or 0.0) > mine.sqn):
             return False
     try:
         RunCheckpoints(run_dir).point("best", ckpt.manifest, {"validation_sqn": mine.sqn,

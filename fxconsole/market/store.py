@@ -302,7 +302,8 @@ def _atomic_copy(con: duckdb.DuckDBPyConnection, query: str, params: list[Any],
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _export AS {query}", params)
         n = int(con.execute("SELECT count(*) FROM _export").fetchone()[0])  # type: ignore[index]
-        con.execute(f"COPY _export TO '{tmp.as_posix()}' ({fmt})")
+        quoted = tmp.as_posix().replace("'", "''")
+        con.execute(f"COPY _export TO '{quoted}' ({fmt})")
         con.execute("DROP TABLE _export")
         tmp.replace(out)
     finally:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from fxconsole.config import AlertsConfig
 
+ALERT_KEYS = ("rollout/trades", "rollout/expectancy", "rollout/win_rate", "rollout/trade_ratio")
+
 
 def active_alerts(latest: Mapping[str, float], cfg: AlertsConfig) -> dict[str, str]:
     """The rules that fire on these metric values: kind → message."""

@@ -16,15 +16,18 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fxconsole.agents.checkpoints import RunCheckpoints
+from fxconsole.agents.manifest import validate_run_name
 from fxconsole.config import Config
 from fxconsole.ops import commands as cmd
-from fxconsole.ops.alerts import AlertTracker, active_alerts
+from fxconsole.ops.alerts import ALERT_KEYS, AlertTracker, active_alerts
 from fxconsole.ops.db import connect, dumps_json, transaction
 from fxconsole.ops.lock import SupervisorLock
+from fxconsole.ops.queries import latest_metrics
 from fxconsole.ops.registry import sync_checkpoints, upsert_run
-from fxconsole.ops.runtime import SUPERVISOR_PID_ENV
+from fxconsole.ops.runtime import SUPERVISOR_PID_ENV, THREAD_VARS
 from fxconsole.ops.states import ProgramSpec, WorkerState, WorkerStatus
 from fxconsole.ops.supervisor import Supervisor
 from fxconsole.workspace import Workspace
@@ -36,8 +39,13 @@ COMMAND_SECONDS = 0.5
 REGISTRY_SECONDS = 5.0
 
 
-def program_specs(cfg: Config, ws: Workspace, run: str) -> list[ProgramSpec]:
-    """One spec per worker: trainer, collector-1…N, validator, live (as configured)."""
+def program_specs(cfg: Config, ws: Workspace, run: str,
+                  config_path: Path | None = None) -> list[ProgramSpec]:
+    """One spec per worker: trainer, collector-1…N, validator, live (as configured).
+
+    Workers read the same config file as the supervisor (``config_path``, default the
+    workspace's) and start with one BLAS/OpenMP/numba thread.
+    """
     s = cfg.supervisor
     names = [("trainer", "trainer")]
     names += [(f"collector-{i + 1}", "collector") for i in range(s.collectors)]
@@ -49,10 +57,12 @@ def program_specs(cfg: Config, ws: Workspace, run: str) -> list[ProgramSpec]:
         ProgramSpec(
             name=name, role=role,
             argv=(sys.executable, "-m", "workers", role, "--workspace", str(ws.root),
-                  "--name", name, "--run", run),
+                  "--name", name, "--run", run,
+                  "--config", str(config_path or ws.config_file)),
             startsecs=s.startsecs, startretries=s.startretries, stopwaitsecs=s.stopwaitsecs,
             heartbeat_timeout=s.heartbeat_timeout, log_file=ws.logs_dir / f"{name}.out",
-            cwd=ws.root, env={SUPERVISOR_PID_ENV: str(os.getpid())},
+            cwd=ws.root,
+            env={SUPERVISOR_PID_ENV: str(os.getpid()), **dict.fromkeys(THREAD_VARS, "1")},
         )
         for name, role in names
     ]
@@ -65,6 +75,7 @@ class Pool:
     cfg: Config
     ws: Workspace
     run: str
+    config_path: Path | None = None
     clock: Callable[[], float] = time.monotonic
     conn: sqlite3.Connection = field(init=False)
     supervisor: Supervisor = field(init=False)
@@ -77,13 +88,24 @@ class Pool:
 
     def __post_init__(self) -> None:
         self.ws.ensure()
+        validate_run_name(self.run)
         self.lock = SupervisorLock.for_workspace(self.ws).acquire()
+        try:
+            self._open()
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self) -> None:
         self.conn = connect(self.ws.console_db)
-        specs = program_specs(self.cfg, self.ws, self.run)
+        specs = program_specs(self.cfg, self.ws, self.run, self.config_path)
         self._roles = {spec.name: spec.role for spec in specs}
         self._timeouts = {spec.name: spec.heartbeat_timeout for spec in specs}
-        with transaction(self.conn):  # forget workers of an earlier configuration
+        with transaction(self.conn):  # forget workers and commands of an earlier supervisor
             self.conn.execute("DELETE FROM workers")
+            self.conn.execute(
+                "UPDATE commands SET state = 'failed', result = 'supervisor restarted before "
+                "it ran', updated = ? WHERE state IN ('pending', 'running')", (time.time(),))
         self.supervisor = Supervisor(specs, clock=self.clock, heartbeats=self._heartbeat,
                                      on_change=self._on_change)
         upsert_run(self.conn, self.run, "ppo", dataclasses.asdict(self.cfg))
@@ -93,7 +115,17 @@ class Pool:
         self.supervisor.start(cmd.ALL_WORKERS)
 
     def step(self) -> None:
-        """One supervision pass: heartbeats, lifecycle, commands, alerts."""
+        """One supervision pass: heartbeats, lifecycle, commands, alerts.
+
+        A failing database read or write is logged and retried next pass: the supervisor
+        must outlive a locked database or a full disk.
+        """
+        try:
+            self._step()
+        except (sqlite3.Error, OSError, ValueError):
+            logger.exception("supervision pass failed; retrying")
+
+    def _step(self) -> None:
         self._beats = dict(self.conn.execute("SELECT worker, ts FROM heartbeats").fetchall())
         self.supervisor.tick()
         now = self.clock()
@@ -131,7 +163,11 @@ class Pool:
                  status.started_at, status.stopped_at, status.restarts, status.exit_code,
                  self._timeouts[status.name], status.message, time.time()),
             )
-            if status.state == WorkerState.FATAL:
+            if status.state == WorkerState.EXITED and status.exit_code not in (0, None):
+                self._event("warning", "worker-exited",
+                            f"{status.name} exited with {status.exit_code}; restarting "
+                            f"(restart {status.restarts + 1})")
+            elif status.state == WorkerState.FATAL:
                 self._event("error", "worker-fatal",
                             f"{status.name} is FATAL: {status.message or 'gave up restarting'}")
             elif (status.state == WorkerState.STOPPING
@@ -161,10 +197,9 @@ class Pool:
             sync_checkpoints(self.conn, self.run, RunCheckpoints(run_dir).list(), run_dir)
 
     def _check_alerts(self) -> None:
-        rows = self.conn.execute(
-            "SELECT key, value FROM metrics WHERE rowid IN (SELECT max(rowid) FROM metrics"
-            " WHERE run = ? AND key LIKE 'rollout/%' GROUP BY key)", (self.run,)).fetchall()
-        raised, cleared = self.alerts.update(active_alerts(dict(rows), self.cfg.alerts))
+        latest = latest_metrics(self.conn, self.run, list(ALERT_KEYS))
+        values = {k: v.value for k, v in latest.items() if v.value is not None}
+        raised, cleared = self.alerts.update(active_alerts(values, self.cfg.alerts))
         if not raised and not cleared:
             return
         with transaction(self.conn):

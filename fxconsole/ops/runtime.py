@@ -33,12 +33,6 @@ SOURCE_BY_ROLE = {"trainer": "train", "collector": "collect", "live": "live",
                   "validator": "backtest"}
 
 
-def limit_threads(n: int = 1) -> None:
-    """Pin BLAS/OpenMP/numba thread pools (call before importing numpy-heavy modules)."""
-    for var in THREAD_VARS:
-        os.environ.setdefault(var, str(n))
-
-
 def setup_logging(logs_dir: Path, name: str, level: int = logging.INFO) -> Path:
     """Log to ``data/logs/<name>.log``, rotated at 10 MB (3 kept)."""
     logs_dir.mkdir(parents=True, exist_ok=True)
@@ -68,10 +62,11 @@ class WorkerRuntime:
     beat_every: float = 1.0
 
     @classmethod
-    def start(cls, name: str, role: str, workspace: Workspace, run: str) -> WorkerRuntime:
+    def start(cls, name: str, role: str, workspace: Workspace, run: str,
+              config_path: Path | None = None) -> WorkerRuntime:
         """Set up logging, threads, signals and the database connection of this process."""
         setup_logging(workspace.logs_dir, name)
-        config = load_config(workspace.config_file)
+        config = load_config(config_path or workspace.config_file)
         rt = cls(name, role, workspace, config, run)
         rt._open_database()
         rt._install_signals()

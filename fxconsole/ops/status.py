@@ -6,17 +6,17 @@ import sqlite3
 import time
 from typing import Any
 
+from fxconsole.ops import queries
+
 STATUS_KEYS = ("train/timesteps", "train/fps", "rollout/trades", "rollout/win_rate",
                "rollout/expectancy", "rollout/sqn", "train/phase", "train/loser_weight",
                "collect/expectancy", "val/sqn", "live/realised_pips", "live/position")
 
 
 def latest_metrics(conn: sqlite3.Connection, run: str) -> dict[str, float]:
-    """The newest value of every metric key of a run."""
-    rows = conn.execute(
-        "SELECT key, value FROM metrics WHERE rowid IN"
-        " (SELECT max(rowid) FROM metrics WHERE run = ? GROUP BY key)", (run,)).fetchall()
-    return {str(k): float(v) for k, v in rows if v is not None}
+    """The newest value of every metric key of a run (plain floats)."""
+    return {k: m.value for k, m in queries.latest_metrics(conn, run).items()
+            if m.value is not None}
 
 
 def workers(conn: sqlite3.Connection, now: float | None = None) -> list[dict[str, Any]]:
@@ -37,11 +37,14 @@ def workers(conn: sqlite3.Connection, now: float | None = None) -> list[dict[str
     return out
 
 
-def best_validation(conn: sqlite3.Connection, run: str) -> dict[str, Any] | None:
-    """The run's validation with the highest SQN, if any."""
+def best_validation(conn: sqlite3.Connection, run: str,
+                    min_trades: int = 30) -> dict[str, Any] | None:
+    """The run's validation with the highest SQN among those with ``min_trades`` trades
+    (SPEC §6: what ``best.json`` points at), if any."""
     row = conn.execute(
         "SELECT sha256, timesteps, sqn, expectancy, trades, validated FROM validations"
-        " WHERE run = ? AND split = 'validation' ORDER BY sqn DESC LIMIT 1", (run,)).fetchone()
+        " WHERE run = ? AND split = 'validation' AND trades >= ? ORDER BY sqn DESC LIMIT 1",
+        (run, min_trades)).fetchone()
     if row is None:
         return None
     return dict(zip(("sha256", "timesteps", "sqn", "expectancy", "trades", "validated"), row,

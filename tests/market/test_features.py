@@ -427,3 +427,22 @@ def test_sigma20_and_outcome_reject_bad_input() -> None:
         compute_outcome(SERIES, OTHER, EUR_PIP)
     with pytest.raises(ValueError, match="pip must be a finite number > 0, got -1"):
         compute_outcome(SERIES, SERIES, -1)
+
+
+def test_parallel_chunks_equal_one_pass_over_the_whole_series() -> None:
+    """Beyond CHUNK_ROWS the kernel runs in chunks with a halo on both cores: every row
+    must equal a single pass (min and max are exact, so equality is exact)."""
+    from fxconsole.market import features as f
+
+    rng = np.random.default_rng(17)
+    n = 2 * f.CHUNK_ROWS + 1234
+    close = 150 + np.cumsum(rng.normal(0, 0.02, n))
+    high = close + rng.exponential(0.02, n)
+    low = close - rng.exponential(0.02, n)
+    hours = (np.arange(n) % 7200) / 60.0
+    chunked = compute_features(close, high, low, hours, 0.01)
+    single = np.empty((n, f.N_FEATURES))
+    work = np.empty((f._WORK_ROWS, n))
+    f._features_kernel(close, high, low, hours, 0.01, f.DEFAULT_WINDOW, f._time_tables(), work,
+                       single)
+    np.testing.assert_array_equal(chunked, single)

@@ -31,6 +31,7 @@ n_epochs = 1
 [train]
 latest_every = 2000
 periodic_every = 4000
+keep_periodic = 100
 progress_seconds = 0.5
 [supervisor]
 startsecs = 1.0
@@ -145,6 +146,41 @@ def test_commands_reach_their_workers(system: tuple[Path, subprocess.Popen[str]]
     assert [s for _, s in rows][-6:] == ["done"] * 5 + ["failed"]
 
 
+def metric(ws: Path, key: str) -> float | None:
+    rows = query(ws, "SELECT value FROM metrics WHERE key = ? ORDER BY rowid DESC LIMIT 1", key)
+    return rows[0][0] if rows else None
+
+
+def test_workers_do_their_jobs(system: tuple[Path, subprocess.Popen[str]]) -> None:
+    ws, _ = system
+    # validator: periodic checkpoints and candidates get validated and recorded
+    wait_for("a validation row", lambda: query(ws, "SELECT 1 FROM validations LIMIT 1"),
+             timeout=90)
+    assert query(ws, "SELECT 1 FROM events WHERE kind = 'validation' LIMIT 1")
+    # collector: out-of-sample episodes with the newest checkpoint
+    wait_for("collector episodes",
+             lambda: query(ws, "SELECT 1 FROM episodes WHERE source = 'collect' LIMIT 1"))
+    # live (deployed and kill-switched by the previous test): flat, entries stopped
+    assert metric(ws, "live/deployed") == 1.0
+    wait_for("the kill switch in live's metrics", lambda: metric(ws, "live/kill_switch") == 1.0)
+    wait_for("a flat position", lambda: metric(ws, "live/position") == 0.0)
+    # trainer: roll back to the oldest periodic checkpoint → the step counter goes back
+    periodic = sorted(p.stem for p in (ws / "checkpoints" / "main").glob("periodic-*.json"))
+    assert periodic
+    target = int(periodic[0].split("-")[1])
+    now = metric(ws, "train/timesteps") or 0.0
+    wait_for("training past the rollback target", lambda: (metric(ws, "train/timesteps") or 0)
+             > target + 2000)
+    done = ctl(ws, "rollback-to", "trainer", f"main/{periodic[0]}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (ws / "checkpoints" / "main" / "rollback.json").exists()
+    wait_for("training resumed from the rollback target", lambda: query(
+        ws, "SELECT 1 FROM metrics WHERE key = 'train/timesteps' AND value < ? AND value >= ?"
+        " AND ts > (SELECT max(created) FROM commands WHERE verb = 'rollback-to')",
+        max(now, target + 2000), target), timeout=60)
+    assert query(ws, "SELECT 1 FROM events WHERE kind = 'rollback' LIMIT 1")
+
+
 def test_a_second_supervisor_is_refused(system: tuple[Path, subprocess.Popen[str]]) -> None:
     ws, proc = system
     second = subprocess.run([FXCONSOLE, "--workspace", str(ws), "--no-ui", "--duration", "5"],
@@ -157,12 +193,10 @@ def test_kill_9_worker_comes_back(system: tuple[Path, subprocess.Popen[str]]) ->
     ws, _ = system
     _, pid, restarts = workers(ws)["trainer"]
     os.kill(pid, signal.SIGKILL)
-    started = time.monotonic()
     _, _, new_restarts = wait_for(
         "the trainer RUNNING again",
         lambda: (w := workers(ws)["trainer"])[0] == "RUNNING" and w[1] != pid and w, timeout=30)
     assert new_restarts > restarts
-    assert time.monotonic() - started < 30
 
 
 def test_sigterm_stops_everything_without_orphans(
@@ -185,6 +219,8 @@ def test_sigterm_stops_everything_without_orphans(
         wait_for(f"worker pid {pid} gone", lambda p=pid: not alive(p), timeout=10)
         wait_for(f"process group {pid} gone", lambda p=pid: group_gone(p), timeout=10)
     assert {s for s, _, _ in workers(ws).values()} == {"STOPPED"}
+    codes = query(ws, "SELECT name, exit_code FROM workers")
+    assert all(code == 0 for _, code in codes), codes  # SIGTERM → finish the step, exit 0
 
 
 def test_workers_never_outlive_a_killed_supervisor(tmp_path: Path) -> None:

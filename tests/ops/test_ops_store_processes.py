@@ -98,7 +98,7 @@ def test_a_writer_killed_mid_batch_leaves_whole_batches(tmp_path: Path) -> None:
     connect(path).close()
     rng = random.Random(5)
     first, torn, all_announced = 0, 0, []
-    for _ in range(6):
+    for _ in range(20):  # until a kill lands inside a batch (usually the first or second)
         with (tmp_path / "batches.err").open("ab") as err:
             proc = start(["batches", str(path), str(first), str(BATCH_ROWS)], err)
             batches = announced(proc, 2)  # the first batch is committed
@@ -115,6 +115,6 @@ def test_a_writer_killed_mid_batch_leaves_whole_batches(tmp_path: Path) -> None:
         assert set(steps) <= set(all_announced) and missing <= {batches[-1]}, missing
         torn += bool(missing)
         first = batches[-1] + 1
-        if torn >= 2:
+        if torn:
             break
     assert torn >= 1, "no kill landed inside a batch"

@@ -19,6 +19,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from fxconsole.agents.checkpoints import RunCheckpoints, new_run_name, resolve_checkpoint, verify
+from fxconsole.agents.manifest import validate_run_name
 from fxconsole.agents.ppo.callback import TrainingCallback
 from fxconsole.agents.ppo.checkpointing import CheckpointPolicy
 from fxconsole.agents.ppo.vec_env import FreshInfoDummyVecEnv
@@ -58,6 +59,7 @@ class TrainSetup:
     schedule: LoserWeightSchedule
     resume_from: Path | None
     best_sqn: float | None
+    start_timesteps: int = 0
 
 
 def net_arch(spec: str) -> list[int]:
@@ -66,8 +68,12 @@ def net_arch(spec: str) -> list[int]:
 
 
 def make_vec_env(cfg: Config, data: MarketData, schedule: LoserWeightSchedule,
-                 split: str = "train") -> VecEnv:
-    """``n_envs`` weighted trading envs in one process (DummyVecEnv: the env is cheap)."""
+                 split: str = "train", seed: int | None = None) -> VecEnv:
+    """``n_envs`` weighted trading envs in one process (DummyVecEnv: the env is cheap).
+
+    ``seed`` defaults to ``ppo.seed``; a resumed run passes another one so that it does
+    not replay the sessions it started with.
+    """
 
     def factory(rank: int) -> Callable[[], Any]:
         def make() -> Any:
@@ -77,7 +83,7 @@ def make_vec_env(cfg: Config, data: MarketData, schedule: LoserWeightSchedule,
         return make
 
     vec = FreshInfoDummyVecEnv([factory(i) for i in range(cfg.ppo.n_envs)])
-    vec.seed(cfg.ppo.seed)
+    vec.seed(cfg.ppo.seed if seed is None else seed)
     return VecMonitor(vec)
 
 
@@ -89,6 +95,8 @@ def prepare_run(cfg: Config, ws: Workspace, run: str | None, resume: str | None)
             differs from this code's.
     """
     schedule = LoserWeightSchedule.from_config(cfg.weighting)
+    if run is not None:
+        validate_run_name(run)
     if resume is None:
         name = run or new_run_name()
         return TrainSetup(name, ws.checkpoints_dir / name, schedule, None, None)
@@ -99,7 +107,7 @@ def prepare_run(cfg: Config, ws: Workspace, run: str | None, resume: str | None)
     best = RunCheckpoints(ws.checkpoints_dir / name).manifest("candidate")
     best_sqn = best.metrics.get("rolling_sqn") if best is not None else None
     return TrainSetup(name, ws.checkpoints_dir / name, schedule,
-                      path.parent / manifest.model_file, best_sqn)
+                      path.parent / manifest.model_file, best_sqn, manifest.timesteps)
 
 
 def build_model(cfg: Config, env: VecEnv, resume_from: Path | None) -> PPO:
@@ -143,7 +151,7 @@ def train_ppo(
     torch.set_num_threads(cfg.train.torch_threads)
     setup = prepare_run(cfg, ws, run, resume)
     data = load_market_data(ws.market_db, cfg.data.symbol, cfg.data.timeframe)
-    env = make_vec_env(cfg, data, setup.schedule)
+    env = make_vec_env(cfg, data, setup.schedule, seed=cfg.ppo.seed + setup.start_timesteps)
     gate = float(env.get_attr("gate_sigma_pips")[0])
     model = build_model(cfg, env, setup.resume_from)
     start = int(model.num_timesteps)
