@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import numpy as np
 from rich import box
 from rich.console import Console
@@ -103,6 +104,8 @@ def _store(ctx: Context, read_only: bool = False) -> Iterator[MarketStore]:
             yield store
     except (BarsError, LookupError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
+    except duckdb.Error as exc:  # e.g. another process holds the store's write lock
+        raise CliError(f"{path}: {exc}") from None
 
 
 @contextmanager

@@ -133,6 +133,10 @@ def _ctl(ctx: Context, args: argparse.Namespace) -> int:
                 _default_target(verb) != args.target:
             payload = {"checkpoint": args.target}
             target = _default_target(verb)
+    known = [str(r[0]) for r in conn.execute("SELECT name FROM workers ORDER BY name")]
+    worker = payload.get("worker", target) if target == commands.SUPERVISOR else target
+    if known and worker not in (*known, commands.ALL_WORKERS):
+        raise CliError(f"no worker named {worker!r}; workers: {', '.join(known)}")
     try:
         command_id = commands.enqueue(conn, target, verb, payload, issued_by="ctl")
     except ValueError as exc:
@@ -172,7 +176,8 @@ def _logs(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _follow(f: Any, path: Path) -> None:
-    """Print lines as they are appended; reopen after a rotation."""
+    """Print lines as they are appended; after a rotation, drain the old file, close it
+    and go on with the new one."""
     inode = path.stat().st_ino
     try:
         while True:
@@ -182,7 +187,12 @@ def _follow(f: Any, path: Path) -> None:
                 continue
             time.sleep(0.25)
             if path.exists() and path.stat().st_ino != inode:
+                for rest in f:
+                    print(rest, end="", flush=True)
+                f.close()
                 f = path.open("r", encoding="utf-8", errors="replace")
                 inode = path.stat().st_ino
     except KeyboardInterrupt:
         return
+    finally:
+        f.close()

@@ -22,6 +22,7 @@ from typing import Any
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
 from fxconsole.market.bars import F64
 
@@ -74,6 +75,27 @@ def draw_index(key: np.uint64, i: int, n: int) -> int:
             product = (x >> _S32) * bound
             low = product & _LOW32
     return int(product >> _S32)
+
+
+@numba.njit(parallel=True, cache=True)
+def equity_samples(pips: F64, runs: int, seed: np.uint64, at: npt.NDArray[np.int64]) -> F64:
+    """Each resample's cumulative pips after ``at[j]`` trades — the same draws as
+    :func:`resample_kernel` for the same seed (for the report's fan chart)."""
+    n = pips.shape[0]
+    out = np.zeros((runs, at.shape[0]))
+    seed_key = mix64(seed)
+    for run in numba.prange(runs):
+        key = run_key(seed_key, run)
+        equity = 0.0
+        j = 0
+        while j < at.shape[0] and at[j] == 0:
+            j += 1
+        for i in range(n):
+            equity += pips[draw_index(key, i, n)]
+            while j < at.shape[0] and at[j] == i + 1:
+                out[run, j] = equity
+                j += 1
+    return out
 
 
 @numba.njit(parallel=True, cache=True)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fxconsole.evaluation.montecarlo import equity_samples
 from fxconsole.evaluation.validate import Evaluation
 from fxconsole.fsutil import atomic_write
 
@@ -22,21 +23,17 @@ FAN_BANDS = ((5, 95), (25, 75))
 
 def fan(pips: npt.NDArray[np.float64], runs: int, seed: int,
         points: int = FAN_POINTS) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Percentiles 5/25/50/75/95 of resampled equity curves at up to ``points`` trade counts.
-
-    The curves are drawn with numpy's generator from ``seed`` (the same kind of resample
-    as the Monte Carlo kernel: N trades with replacement, random order).
+    """Percentiles 5/25/50/75/95 of the Monte Carlo equity curves at up to ``points``
+    trade counts — the very resamples of ``monte_carlo(pips, runs, seed)``, so the fan's
+    right edge is the reported final-pips distribution.
 
     Returns:
         (trade counts on the x axis, array (5, len(x)) of percentile curves).
     """
     n = pips.shape[0]
     x = np.unique(np.linspace(0, n, min(points, n + 1)).round().astype(np.int64))
-    rng = np.random.default_rng(seed)
-    curves = np.zeros((runs, x.shape[0]))
-    for r in range(runs):
-        equity = np.concatenate(([0.0], np.cumsum(pips[rng.integers(0, n, n)])))
-        curves[r] = equity[x]
+    curves = equity_samples(np.ascontiguousarray(pips, dtype=np.float64), runs,
+                            np.uint64(seed), x)
     return x, np.percentile(curves, [5, 25, 50, 75, 95], axis=0)
 
 
@@ -50,7 +47,7 @@ def render_chart(ev: Evaluation, title: str) -> bytes:
     pips = ev.policy.backtest.pips
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
     if pips.size:
-        x, pct = fan(pips, min(ev.runs, 1000), ev.seed)
+        x, pct = fan(pips, ev.runs, ev.seed)
         for (lo, hi), alpha in zip(FAN_BANDS, (0.15, 0.3), strict=True):
             left.fill_between(x, pct[[5, 25, 50, 75, 95].index(lo)],
                               pct[[5, 25, 50, 75, 95].index(hi)], alpha=alpha, color="tab:blue",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -20,6 +21,9 @@ from fxconsole.workspace import Workspace
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = "supervisor.lock"
+
+
+HOLDER_CHECK_RETRIES = 20
 
 
 class AlreadyRunning(RuntimeError):
@@ -64,15 +68,22 @@ class SupervisorLock:
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = _read_pid(fd)
-            os.close(fd)
-            raise AlreadyRunning(self.path, pid) from None
-        except BaseException:
-            os.close(fd)
-            raise
+        for attempt in range(HOLDER_CHECK_RETRIES + 1):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                pid = _read_pid(fd)
+                # No pid: most likely a `holder()` check (status, monitor.sh) holding a
+                # shared lock for an instant, not a supervisor: try again shortly.
+                if pid is None and attempt < HOLDER_CHECK_RETRIES:
+                    time.sleep(0.05)
+                    continue
+                os.close(fd)
+                raise AlreadyRunning(self.path, pid) from None
+            except BaseException:
+                os.close(fd)
+                raise
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd

@@ -103,6 +103,9 @@ def test_report_json_and_chart(data: MarketData, tmp_path: Path) -> None:
 def test_fan_percentiles_are_ordered_and_start_at_zero() -> None:
     pips = np.random.default_rng(0).normal(1.0, 5.0, 400)
     x, pct = fan(pips, runs=300, seed=2, points=50)
+    mc = monte_carlo(pips, runs=300, seed=2)  # the same resamples: the fan ends on them
+    np.testing.assert_allclose(pct[:, -1], [mc.final_pips[k] for k in
+                                            ("p5", "p25", "p50", "p75", "p95")])
     assert x[0] == 0 and x[-1] == 400 and len(x) <= 50
     assert np.all(pct[:, 0] == 0.0)
     assert np.all(np.diff(pct, axis=0) >= 0)
