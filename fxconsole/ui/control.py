@@ -1,0 +1,114 @@
+"""What each operator action asks for: the command row and its confirmation (pure).
+
+Lifecycle verbs go to the supervisor with ``{"worker": NAME}``; the trainer's and live's
+own verbs go to the worker holding that role (DESIGN.md, Commands). A request that can
+harm (stop, roll back, deploy, kill switch) carries the question to ask first, naming
+its target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fxconsole.ops.commands import DONE, SUPERVISOR
+from fxconsole.ui.data import CheckpointView, ConsoleSnapshot
+
+TRAINER_STATE_VERBS = ("pause", "resume", "rollback-to")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One command to write: ``target``, ``verb``, ``args``; ``confirm`` asks first."""
+
+    target: str
+    verb: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    confirm: str = ""
+
+    @property
+    def title(self) -> str:
+        """``restart collector-1``, ``checkpoint-now → trainer``."""
+        worker = self.args.get("worker")
+        if self.target == SUPERVISOR and worker:
+            return f"{self.verb} {worker}"
+        return f"{self.verb} → {self.target}"
+
+
+def lifecycle(verb: str, worker: str) -> Request:
+    """Start, stop or restart one worker through the supervisor (stop asks first)."""
+    confirm = (f"Stop worker [b]{worker}[/b]?\n\nThe supervisor sends it SIGTERM (SIGKILL "
+               "after stopwaitsecs); it stays stopped until you start it.") if verb == "stop" \
+        else ""
+    return Request(SUPERVISOR, verb, {"worker": worker}, confirm)
+
+
+def checkpoint_now(snap: ConsoleSnapshot | None) -> Request:
+    """Ask the trainer to save a checkpoint at its next step."""
+    return Request(_role(snap, "trainer"), "checkpoint-now")
+
+
+def training_paused(snap: ConsoleSnapshot | None) -> bool:
+    """Whether the trainer's newest completed pause/resume/rollback left it paused.
+
+    Only commands finished since the trainer last started count (a restart resumes).
+    """
+    if snap is None:
+        return False
+    trainer = snap.worker(_role(snap, "trainer"))
+    started = (trainer.row.started if trainer else None) or 0.0
+    for command in snap.commands:  # newest first
+        if (command.target == _role(snap, "trainer") and command.verb in TRAINER_STATE_VERBS
+                and command.state == DONE and command.updated >= started):
+            return command.verb == "pause"
+    return False
+
+
+def pause_or_resume(snap: ConsoleSnapshot | None) -> Request:
+    """Pause training, or resume it if it is paused."""
+    return Request(_role(snap, "trainer"), "resume" if training_paused(snap) else "pause")
+
+
+def rollback(snap: ConsoleSnapshot | None, checkpoint: CheckpointView) -> Request:
+    """Make the trainer resume from ``checkpoint`` (asks first)."""
+    trainer = _role(snap, "trainer")
+    return Request(trainer, "rollback-to", {"checkpoint": checkpoint.spec},
+                   f"Roll back [b]{trainer}[/b] to [b]{_escape(checkpoint.label)}[/b]?\n\n"
+                   "Training resumes from that checkpoint and its step counter; nothing is "
+                   "deleted.")
+
+
+def deploy(snap: ConsoleSnapshot | None, checkpoint: CheckpointView) -> Request:
+    """Make live trade ``checkpoint`` (asks first, warning if it is not validated)."""
+    live = _role(snap, "live")
+    warning = "" if checkpoint.validated else (
+        "\n\nThis checkpoint has [b]not passed validation[/b]."
+        if checkpoint.validated is False else "\n\nThis checkpoint has [b]not been validated[/b].")
+    return Request(live, "deploy", {"checkpoint": checkpoint.spec},
+                   f"Deploy [b]{_escape(checkpoint.label)}[/b] to [b]{live}[/b]?{warning}")
+
+
+def kill_switch(snap: ConsoleSnapshot | None) -> Request:
+    """Engage the kill switch of live, or release it if engaged (asks first either way)."""
+    live = _role(snap, "live")
+    if snap is not None and snap.value("live/kill_switch"):
+        return Request(live, "resume-entries", {},
+                       f"Release the kill switch of [b]{live}[/b]?\n\nNew entries are allowed "
+                       "again.")
+    return Request(live, "kill-switch", {},
+                   f"Engage the kill switch of [b]{live}[/b]?\n\nIt stops new entries at once "
+                   "and closes the open position.")
+
+
+def entries(snap: ConsoleSnapshot | None, pause: bool) -> Request:
+    """Pause or resume new entries of live (resuming also releases the kill switch)."""
+    return Request(_role(snap, "live"), "pause-entries" if pause else "resume-entries")
+
+
+def _role(snap: ConsoleSnapshot | None, role: str) -> str:
+    return role if snap is None else snap.worker_for_role(role)
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")

@@ -1,0 +1,303 @@
+"""One immutable snapshot of everything the console shows, read from the store.
+
+:func:`read_snapshot` runs in the UI's reader thread on that thread's own connection: a
+few autocommit SELECTs (:mod:`fxconsole.ops.queries`), the newest validation report's JSON
+file, and CPU and memory of the worker processes (psutil). The screens render only what a
+:class:`ConsoleSnapshot` holds, so the UI never keeps state that SQLite does not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import psutil
+
+from fxconsole.ops import queries
+from fxconsole.ops.commands import Command
+from fxconsole.ops.queries import EventRow, MetricValue, TradeRow, WorkerRow
+from fxconsole.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+SERIES_KEYS = ("rollout/expectancy", "rollout/win_rate")
+LIVE_PREFIX = "live/"
+PROCESS_STATES = ("STARTING", "RUNNING", "STOPPING")
+STALE_SECONDS = 10.0
+
+ProcessSample = tuple[float | None, int | None]
+Probe = Callable[[int], ProcessSample]
+"""``pid → (CPU % of one core or None, resident bytes or None)``; (None, None) if gone."""
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    """A worker's row (state and heartbeat) with its process's CPU and memory."""
+
+    row: WorkerRow
+    cpu_percent: float | None
+    rss_bytes: int | None
+
+    @property
+    def name(self) -> str:
+        """The worker's name (a command target)."""
+        return self.row.name
+
+
+@dataclass(frozen=True)
+class CheckpointView:
+    """One model of the run, with every tag that points at it and its validation."""
+
+    run: str
+    model_file: str
+    sha256: str
+    timesteps: int
+    created: float
+    tags: tuple[str, ...]
+    train_sqn: float | None
+    val_sqn: float | None
+    validated: bool | None  # None: never validated
+
+    @property
+    def spec(self) -> str:
+        """The command argument naming exactly this model (``RUN/models/….zip``)."""
+        return f"{self.run}/{self.model_file}"
+
+    @property
+    def label(self) -> str:
+        """``main @ 50,000 steps (latest, best)`` for confirmations and notifications."""
+        return f"{self.run} @ {self.timesteps:,} steps ({', '.join(self.tags)})"
+
+
+@dataclass(frozen=True)
+class ValidationView:
+    """The run's newest validation row and its full JSON report (if readable)."""
+
+    ts: float
+    sha256: str
+    timesteps: int | None
+    split: str
+    validated: bool
+    sqn: float | None
+    expectancy: float | None
+    trades: int | None
+    summary: Mapping[str, Any]
+    report: Mapping[str, Any] | None
+    report_error: str = ""
+
+
+@dataclass(frozen=True)
+class ConsoleSnapshot:
+    """Everything the screens show, read at ``taken`` (UNIX seconds)."""
+
+    run: str
+    taken: float
+    workers: tuple[WorkerView, ...]
+    metrics: Mapping[str, MetricValue]
+    series: Mapping[str, tuple[tuple[int, float], ...]]
+    checkpoints: tuple[CheckpointView, ...]
+    validation: ValidationView | None
+    best_sqn: float | None
+    live_trades: tuple[TradeRow, ...]
+    events: tuple[EventRow, ...]
+    commands: tuple[Command, ...]
+    updated: float | None
+
+    def value(self, key: str) -> float | None:
+        """The latest value of a metric of the run (None if missing or NaN)."""
+        metric = self.metrics.get(key)
+        return None if metric is None else metric.value
+
+    @property
+    def live(self) -> dict[str, float | None]:
+        """The ``live/*`` metrics, by key without the prefix."""
+        return {k.removeprefix(LIVE_PREFIX): m.value for k, m in self.metrics.items()
+                if k.startswith(LIVE_PREFIX)}
+
+    def worker(self, name: str) -> WorkerView | None:
+        """The worker with this name, if any."""
+        return next((w for w in self.workers if w.name == name), None)
+
+    def worker_for_role(self, role: str) -> str:
+        """The name of the first worker with ``role`` (else the role itself)."""
+        return next((w.name for w in self.workers if w.row.role == role), role)
+
+    def stale_age(self, now: float) -> float | None:
+        """Seconds since the last update if that is over :data:`STALE_SECONDS` while some
+        worker is recorded as running (the supervisor stopped updating; ``inf`` if nothing
+        was ever written); None while the data is fresh or nothing is meant to run."""
+        if not any(w.row.state == "RUNNING" for w in self.workers):
+            return None
+        age = math.inf if self.updated is None else now - self.updated
+        return age if age > STALE_SECONDS else None
+
+
+class ProcessProbe:
+    """CPU and memory of processes by pid; CPU % is measured between two calls."""
+
+    def __init__(self) -> None:
+        """Start with no process known."""
+        self._procs: dict[int, psutil.Process] = {}
+
+    def __call__(self, pid: int) -> ProcessSample:
+        """Sample ``pid``; the first sample of a process has no CPU figure."""
+        proc = self._procs.get(pid)
+        first = proc is None
+        try:
+            if proc is None:
+                proc = self._procs[pid] = psutil.Process(pid)
+            with proc.oneshot():
+                cpu, rss = proc.cpu_percent(None), int(proc.memory_info().rss)
+        except psutil.Error:
+            self._procs.pop(pid, None)
+            return None, None
+        return (None if first else cpu), rss
+
+    def keep(self, pids: set[int]) -> None:
+        """Forget the processes not in ``pids``."""
+        for pid in set(self._procs) - pids:
+            del self._procs[pid]
+
+
+class ReportCache:
+    """Parsed validation reports, re-read only when the file changes."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._path: Path | None = None
+        self._stamp = 0
+        self._data: dict[str, Any] = {}
+
+    def load(self, path: Path) -> dict[str, Any]:
+        """The JSON object in ``path``.
+
+        Raises:
+            OSError: if it cannot be read.
+            ValueError: if it is not a JSON object.
+        """
+        stamp = path.stat().st_mtime_ns
+        if path != self._path or stamp != self._stamp:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError(f"{path} does not hold a JSON object")
+            self._path, self._stamp, self._data = path, stamp, data
+        return self._data
+
+
+def read_snapshot(
+    conn: sqlite3.Connection, run: str, ws: Workspace, *,
+    clock: Callable[[], float] = time.time, probe: Probe | None = None,
+    reports: ReportCache | None = None, series_points: int = 200, rows: int = 50,
+) -> ConsoleSnapshot:
+    """Read everything the console shows for ``run``.
+
+    Args:
+        conn: a connection of the calling thread.
+        run: the training run the workers follow (``Config.supervisor.run``).
+        ws: the workspace (to resolve relative report paths).
+        clock: UNIX time, stamped as ``taken``.
+        probe: CPU and memory of a pid (None: not measured).
+        reports: a cache of parsed reports (None: read the file every time).
+        series_points: points of each chart series (the newest ones).
+        rows: events and commands read (the newest ones).
+
+    Returns:
+        The snapshot.
+
+    Raises:
+        sqlite3.Error: if the database cannot be read.
+    """
+    taken = clock()
+    workers = tuple(_worker_view(row, probe) for row in queries.workers(conn))
+    if isinstance(probe, ProcessProbe):
+        probe.keep({w.row.pid for w in workers if w.row.pid is not None})
+    verdicts = _verdicts(conn, run)
+    return ConsoleSnapshot(
+        run=run, taken=taken, workers=workers,
+        metrics=MappingProxyType(queries.latest_metrics(conn, run)),
+        series=MappingProxyType({key: _series(conn, run, key, series_points)
+                                 for key in SERIES_KEYS}),
+        checkpoints=_checkpoints(queries.checkpoints(conn, run), verdicts),
+        validation=_latest_validation(conn, run, ws, reports or ReportCache()),
+        best_sqn=max((sqn for _, sqn in verdicts.values() if sqn is not None), default=None),
+        live_trades=tuple(queries.recent_trades(conn, run, limit=10, source="live")),
+        events=tuple(queries.recent_events(conn, rows)),
+        commands=tuple(queries.recent_commands(conn, rows)),
+        updated=_newest_update(conn),
+    )
+
+
+def _worker_view(row: WorkerRow, probe: Probe | None) -> WorkerView:
+    if probe is None or row.pid is None or row.state not in PROCESS_STATES:
+        return WorkerView(row, None, None)
+    return WorkerView(row, *probe(row.pid))
+
+
+def _series(conn: sqlite3.Connection, run: str, key: str,
+            points: int) -> tuple[tuple[int, float], ...]:
+    return tuple((p.step, p.value) for p in queries.metric_series(conn, run, key, limit=points)
+                 if p.value is not None)
+
+
+def _verdicts(conn: sqlite3.Connection, run: str) -> dict[str, tuple[bool, float | None]]:
+    """sha256 → (validated, SQN) of the run's newest validation-split verdict per model."""
+    rows = conn.execute("SELECT sha256, validated, sqn FROM validations WHERE run = ?"
+                        " AND split = 'validation' ORDER BY id", (run,)).fetchall()
+    return {str(sha): (bool(ok), sqn) for sha, ok, sqn in rows}
+
+
+def _checkpoints(rows: list[queries.CheckpointRow],
+                 verdicts: Mapping[str, tuple[bool, float | None]]) -> tuple[CheckpointView, ...]:
+    """One view per model (rows come newest first), with all its tags."""
+    by_sha: dict[str, list[queries.CheckpointRow]] = {}
+    for row in rows:
+        by_sha.setdefault(row.sha256, []).append(row)
+    views = []
+    for sha, group in by_sha.items():
+        first = group[0]
+        validated, val_sqn = verdicts.get(sha, (None, None))
+        sqn = first.metrics.get("rolling_sqn")
+        views.append(CheckpointView(
+            run=first.run, model_file=first.model_file, sha256=sha, timesteps=first.timesteps,
+            created=max(r.created for r in group), tags=tuple(r.tag for r in group),
+            train_sqn=float(sqn) if isinstance(sqn, int | float) else None,
+            val_sqn=val_sqn, validated=validated))
+    return tuple(sorted(views, key=lambda v: (-v.timesteps, -v.created)))
+
+
+def _latest_validation(conn: sqlite3.Connection, run: str, ws: Workspace,
+                       reports: ReportCache) -> ValidationView | None:
+    row = conn.execute(
+        "SELECT ts, sha256, timesteps, split, validated, sqn, expectancy, trades, report_path,"
+        " summary FROM validations WHERE run = ? ORDER BY id DESC LIMIT 1", (run,)).fetchone()
+    if row is None:
+        return None
+    ts, sha, timesteps, split, validated, sqn, expectancy, trades, report_path, summary = row
+    report: dict[str, Any] | None = None
+    error = ""
+    if report_path:
+        path = Path(report_path)
+        try:
+            report = reports.load(path if path.is_absolute() else ws.root / path)
+        except (OSError, ValueError) as exc:
+            error = f"report unreadable: {exc}"
+            logger.debug("validation report %s unreadable: %s", path, exc)
+    return ValidationView(ts, str(sha), timesteps, str(split), bool(validated), sqn, expectancy,
+                          trades, MappingProxyType(json.loads(summary)),
+                          None if report is None else MappingProxyType(report), error)
+
+
+def _newest_update(conn: sqlite3.Connection) -> float | None:
+    """The newest heartbeat or metric time (what a live system keeps moving)."""
+    beat = conn.execute("SELECT MAX(ts) FROM heartbeats").fetchone()[0]
+    metric = conn.execute("SELECT ts FROM metrics ORDER BY rowid DESC LIMIT 1").fetchone()
+    stamps = [t for t in (beat, metric[0] if metric else None) if t is not None]
+    return max(stamps) if stamps else None

@@ -1,0 +1,1 @@
+"""The console's panels and their helpers."""

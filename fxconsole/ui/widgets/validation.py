@@ -1,0 +1,128 @@
+"""The validation panel: the newest report's metrics beside the baselines, its Monte Carlo
+percentiles drawn as a box plot, and the verdict with its reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.reactive import var
+from textual.widgets import Static
+
+from fxconsole.ui import format as fmt
+from fxconsole.ui.data import ConsoleSnapshot, ValidationView
+from fxconsole.ui.widgets.common import changed, themed
+
+ROWS = (("trades", "trades", lambda v: fmt.num(v, ",.0f")),
+        ("expectancy", "expectancy", fmt.pips), ("win rate", "win_rate", fmt.pct),
+        ("SQN", "sqn", lambda v: fmt.num(v, "+.2f")),
+        ("profit factor", "profit_factor", lambda v: fmt.num(v, ".2f")),
+        ("max DD pips", "max_drawdown_pips", lambda v: fmt.num(v, ",.0f")),
+        ("total pips", "total_pips", fmt.pips))
+PERCENTILES = ("p5", "p25", "p50", "p75", "p95")
+BOX_WIDTH = 36
+
+
+def boxplot(p: Mapping[str, float], width: int = BOX_WIDTH) -> tuple[str, str]:
+    """A one-line box plot of percentiles p5–p95 with zero marked, and its scale line."""
+    values = [float(p[k]) for k in PERCENTILES]
+    lo, hi = min(values[0], 0.0), max(values[-1], 0.0)
+    span = (hi - lo) or 1.0
+
+    def at(x: float) -> int:
+        return round((x - lo) / span * (width - 1))
+
+    chars = [" "] * width
+    p5, p25, p50, p75, p95 = (at(v) for v in values)
+    chars[p5:p95 + 1] = "─" * (p95 + 1 - p5)
+    chars[p25:p75 + 1] = "━" * (p75 + 1 - p25)
+    chars[p5], chars[p95], chars[p50] = "├", "┤", "┃"
+    if chars[at(0.0)] == " ":
+        chars[at(0.0)] = "┊"
+    left, right = f"{lo:+,.0f}", f"{hi:+,.0f}"
+    scale = left + " " * max(1, width - len(left) - len(right)) + right
+    return "".join(chars), scale
+
+
+def _metric(result: Mapping[str, Any] | None, key: str) -> float | None:
+    value = None if result is None else result.get(key)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def metrics_table(v: ValidationView) -> Table:
+    """The policy's metrics beside each baseline's."""
+    report = v.report or {}
+    policy: Mapping[str, Any] = report.get("policy") or {
+        "trades": v.trades, "expectancy": v.expectancy, "sqn": v.sqn}
+    baselines: Mapping[str, Any] = report.get("baselines") or {}
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column("")
+    for name in ("policy", *baselines):
+        table.add_column(name, justify="right")
+    for label, key, show in ROWS:
+        table.add_row(label, show(_metric(policy, key)),
+                      *[show(_metric(b, key)) for b in baselines.values()])
+    return table
+
+
+def monte_carlo(v: ValidationView) -> Group | Text:
+    """The Monte Carlo summary: percentiles of final pips as numbers and a box plot."""
+    mc = (v.report or {}).get("monte_carlo") or v.summary.get("monte_carlo")
+    if not mc or not all(k in mc.get("final_pips", {}) for k in PERCENTILES):
+        return Text("Monte Carlo: —")
+    finals, dd = mc["final_pips"], mc.get("max_drawdown", {})
+    box, scale = boxplot(finals)
+    return Group(
+        Text(f"Monte Carlo · {mc.get('runs', 0):,} resamples of {mc.get('n_trades', 0):,} "
+             "trades"),
+        Text("final pips " + " ".join(f"{k} {finals[k]:+,.0f}" for k in PERCENTILES)),
+        Text(box), Text(scale, style="dim"),
+        Text(f"max DD p50 {fmt.num(dd.get('p50'), ',.0f')} p95 {fmt.num(dd.get('p95'), ',.0f')}"
+             f" · P(final < 0) {fmt.pct(mc.get('prob_below_zero'))}"),
+    )
+
+
+class ValidationPanel(VerticalScroll):
+    """The newest validation of the run."""
+
+    snapshot: var[ConsoleSnapshot | None] = var(None)
+
+    def compose(self) -> ComposeResult:
+        """Verdict line, then metrics and Monte Carlo (side by side when wide), reasons."""
+        yield Static("No validation yet.", id="validation-head")
+        with Horizontal(id="validation-body"):
+            yield Static(id="validation-metrics")
+            yield Static(id="validation-mc")
+        yield Static(id="validation-reasons")
+
+    def watch_snapshot(self, snap: ConsoleSnapshot | None) -> None:
+        """Redraw from the snapshot's validation (if it changed)."""
+        v = None if snap is None else snap.validation
+        if v is None or not changed(self, v):
+            return
+        head = Text.assemble(
+            f"{self._checkpoint(v)} · {v.split} split · ",
+            themed(self.app, "VALIDATED", "success", bold=True) if v.validated
+            else themed(self.app, "NOT VALIDATED", "error", bold=True))
+        self.query_one("#validation-head", Static).update(head)
+        self.query_one("#validation-metrics", Static).update(metrics_table(v))
+        self.query_one("#validation-mc", Static).update(monte_carlo(v))
+        verdict = (v.report or {}).get("verdict") or v.summary.get("verdict") or {}
+        reasons = [str(r) for r in verdict.get("reasons", [])]
+        if v.report_error:
+            reasons.append(v.report_error)
+        self.query_one("#validation-reasons", Static).update(
+            Text("\n".join(f"• {r}" for r in reasons)))
+
+    @staticmethod
+    def _checkpoint(v: ValidationView) -> str:
+        ck = (v.report or {}).get("checkpoint") or {}
+        steps = ck.get("timesteps", v.timesteps)
+        name = f"{ck['run']} " if "run" in ck else ""
+        return f"{name}@ {steps:,} steps ({v.sha256[:12]})" if steps is not None \
+            else v.sha256[:12]

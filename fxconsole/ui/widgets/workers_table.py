@@ -1,0 +1,80 @@
+"""The workers table: state, pid, uptime, restarts, exit code, heartbeat age, CPU, memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.reactive import var
+from textual.widgets import DataTable
+
+from fxconsole.ui import format as fmt
+from fxconsole.ui.data import ConsoleSnapshot, WorkerView
+from fxconsole.ui.messages import WorkerSelected
+from fxconsole.ui.widgets.common import plain, sync_rows, themed
+
+COLUMNS = (("worker", "worker"), ("state", "state"), ("pid", "pid"), ("up", "up"),
+           ("restarts", "rst"), ("exit", "exit"), ("beat", "beat"), ("cpu", "cpu%"),
+           ("mem", "mem"), ("message", "message"))
+OTHER_COLUMNS = 66  # the width of every column but the message, with cell padding
+MIN_MESSAGE = 12
+
+
+class WorkersTable(DataTable[Any]):
+    """One row per worker; moving the cursor posts :class:`WorkerSelected`."""
+
+    snapshot: var[ConsoleSnapshot | None] = var(None)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        """A row-cursor table with the worker columns."""
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    @property
+    def selected(self) -> str | None:
+        """The name of the worker under the cursor, if any."""
+        if not self.row_count:
+            return None
+        return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+
+    def on_resize(self) -> None:
+        """Fit the messages to the new width."""
+        self.watch_snapshot(self.snapshot)
+
+    def watch_snapshot(self, snap: ConsoleSnapshot | None) -> None:
+        """Show the snapshot's workers (the cursor stays on its worker)."""
+        if snap is not None:
+            before = self.selected
+            sync_rows(self, [(w.name, self._cells(w, snap.taken)) for w in snap.workers])
+            if self.selected != before and self.selected is not None:
+                self.post_message(WorkerSelected(self.selected))
+
+    def _cells(self, w: WorkerView, now: float) -> list[Any]:
+        r = w.row
+        running = r.state in ("STARTING", "RUNNING", "STOPPING")
+        return [
+            plain(r.name), themed(self.app, r.state), plain(fmt.num(r.pid, "d")),
+            plain(fmt.age(now - r.started if running and r.started else None)),
+            plain(str(r.restarts)), plain(fmt.num(r.exit_code, "d")),
+            self._beat(w, now), plain(fmt.num(w.cpu_percent, ".0f")),
+            plain(fmt.mem(w.rss_bytes)), plain(self._fit(r.message)),
+        ]
+
+    def _fit(self, message: str) -> str:
+        """The message cut to the table's spare width (the events panel has it whole)."""
+        room = max(MIN_MESSAGE, self.size.width - OTHER_COLUMNS)
+        return message if len(message) <= room else message[:room - 1] + "…"
+
+    def _beat(self, w: WorkerView, now: float) -> Any:
+        if w.row.heartbeat_ts is None:
+            return plain(fmt.DASH)
+        age = now - w.row.heartbeat_ts
+        late = w.row.state == "RUNNING" and w.row.heartbeat_timeout is not None \
+            and age > w.row.heartbeat_timeout / 2
+        return themed(self.app, fmt.age(age), "warning", bold=True) if late \
+            else plain(fmt.age(age))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Tell the screen which worker is selected."""
+        if event.row_key.value is not None:
+            self.post_message(WorkerSelected(str(event.row_key.value)))

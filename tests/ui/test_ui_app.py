@@ -1,0 +1,282 @@
+"""Pilot tests of the console against a real console database filled by the test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from ui_support import RUN, SHA, T0, Store, screen_text, wait_for
+
+from fxconsole.ops.commands import Command, enqueue
+from fxconsole.ui.app import FxConsoleApp
+from fxconsole.ui.screens.confirm import ConfirmScreen, QuitScreen
+from fxconsole.ui.screens.help import HelpScreen
+from fxconsole.ui.screens.main import MainScreen
+from fxconsole.ui.screens.picker import CheckpointPicker
+from fxconsole.ui.widgets.log_pane import LogPane
+
+MakeApp = Callable[..., FxConsoleApp]
+
+
+def model(i: int, steps: int) -> str:
+    return f"{RUN}/models/{steps:012d}-{SHA[i][:12]}.zip"
+
+
+async def started(pilot: Any) -> None:
+    await wait_for(pilot, lambda: pilot.app.snapshot is not None, what="the first snapshot")
+    await pilot.pause()
+
+
+async def new_command(pilot: Any, store: Store, before: int = 0) -> Command:
+    rows = await wait_for(pilot, lambda: store.commands()[before:], what="a command row")
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+async def test_the_snapshot_appears_in_every_panel(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        seen = {}
+        for key in "123456":
+            await pilot.press(key)
+            await pilot.pause()
+            seen[key] = screen_text(app)
+    assert " FATAL validator │ run main · 3/4 running · updated 1s ago" in seen["1"]
+    assert "trainer      RUNNING  4101  60m" in seen["1"]
+    assert "expectancy +3.7" in seen["2"] and "best SQN   +1.86" in seen["2"]
+    assert "1,200,000     57.5%  +3.7" in seen["2"]  # the win-rate table
+    assert "VALIDATED" in seen["3"] and "p95 +1,560" in seen["3"]
+    assert "├" in seen["3"] and "┃" in seen["3"]  # the Monte Carlo box plot
+    assert "1,000,000 steps (b2b2b2b2)" in seen["4"] and "+312.4" in seen["4"]
+    assert "best, deployed, periodic  +1.86 passed" in seen["5"]
+    assert "validator is FATAL: gave up" in seen["6"]
+
+
+async def test_selecting_a_worker_shows_its_log(make_app: MakeApp, store: Store) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        pane = app.screen.query_one(LogPane)
+        assert pane.source == store.ws.logs_dir / "collector-1.log"
+        await pilot.press("down", "down")
+        await wait_for(pilot, lambda: pane.source == store.ws.logs_dir / "trainer.log")
+        await wait_for(pilot, lambda: any("trainer: step 29" in ln for ln in pane.shown_lines))
+        await pilot.press("slash")
+        await pilot.press(*"step 1", "enter")
+        await wait_for(pilot, lambda: pane.filter_text == "step 1")
+        assert all("step 1" in ln for ln in pane.shown_lines) and len(pane.shown_lines) == 11
+        assert "trainer (data/logs/trainer.log)" in screen_text(app)
+
+
+# keys pressed → the command row (target, verb, args)
+KEYS = [
+    (["r"], ("supervisor", "restart", {"worker": "collector-1"})),
+    (["down", "r"], ("supervisor", "restart", {"worker": "live"})),
+    (["S"], ("supervisor", "start", {"worker": "collector-1"})),
+    (["s", "y"], ("supervisor", "stop", {"worker": "collector-1"})),
+    (["c"], ("trainer", "checkpoint-now", {})),
+    (["p"], ("trainer", "pause", {})),
+    (["b", "enter", "y"], ("trainer", "rollback-to", {"checkpoint": model(0, 1_250_000)})),
+    (["d", "down", "enter", "y"], ("live", "deploy", {"checkpoint": model(1, 1_000_000)})),
+    (["5", "down", "down", "b", "enter", "y"],
+     ("trainer", "rollback-to", {"checkpoint": model(2, 750_000)})),
+    (["K", "y"], ("live", "kill-switch", {})),
+]
+
+
+@pytest.mark.parametrize(("keys", "expected"), KEYS, ids=[" ".join(k) for k, _ in KEYS])
+async def test_each_key_writes_its_command(make_app: MakeApp, store: Store, keys: list[str],
+                                           expected: tuple[str, str, dict[str, Any]]) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press(*keys)
+        row = await new_command(pilot, store)
+    assert (row.target, row.verb, row.args, row.issued_by, row.state) == (
+        *expected, "ui", "pending")
+
+
+@pytest.mark.parametrize("answer", ["n", "escape"])
+async def test_cancelling_a_confirmation_writes_nothing(make_app: MakeApp, store: Store,
+                                                        answer: str) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("s")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Stop worker collector-1?" in screen_text(app)
+        await pilot.press(answer)
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("K")
+        assert "kill switch of live" in screen_text(app)
+        await pilot.press("enter")  # the focused button is Cancel
+        assert isinstance(app.screen, MainScreen)
+        await pilot.pause(0.2)
+    assert store.commands() == []
+
+
+async def test_toggles_follow_the_store(make_app: MakeApp, store: Store) -> None:
+    pause = enqueue(store.conn, "trainer", "pause", issued_by="ctl", clock=lambda: T0)
+    store.finish(pause, True, "paused")
+    store.metrics(5121, {"live/kill_switch": 1}, worker="live")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        assert " FATAL validator · KILL SWITCH ON · TRAINING PAUSED │ run main" in screen_text(app)
+        await pilot.press("p")
+        assert (await new_command(pilot, store, 1)).verb == "resume"
+        await pilot.press("K")
+        assert "Release the kill switch of live?" in screen_text(app)
+        await pilot.press("y")
+        assert (await new_command(pilot, store, 2)).verb == "resume-entries"
+
+
+async def test_the_picker_lists_the_runs_checkpoints(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("d")
+        picker = app.screen
+        assert isinstance(picker, CheckpointPicker)
+        assert [c.sha256 for c in picker.checkpoints] == SHA[:3]
+        text = screen_text(app)
+        assert "Deploy which checkpoint to live?" in text
+        assert "750,000  periodic" in text and "+0.71 failed" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_help_lists_every_binding(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = " ".join(screen_text(app).split())
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+    for binding in MainScreen.BINDINGS:
+        assert not isinstance(binding, tuple)
+        words = " ".join((binding.tooltip or binding.description).split())
+        if binding.action.startswith("panel("):
+            words = words.removesuffix(" panel")
+        assert words in text, binding
+    assert "1–6" in text and "ctrl+p" in text
+
+
+@pytest.mark.parametrize(("key", "value"), [("s", "stop"), ("l", "leave")])
+async def test_quitting_returns_the_choice(make_app: MakeApp, key: str, value: str) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press(key)
+        await pilot.pause()
+    assert app.return_value == value
+
+
+async def test_quit_can_be_cancelled(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("q", "escape")
+        assert isinstance(app.screen, MainScreen) and app.is_running
+    assert app.return_value is None
+
+
+async def test_stale_data_is_flagged(make_app: MakeApp, store: Store) -> None:
+    app = make_app(clock=lambda: T0 + 45)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.pause(0.1)
+        assert " STALE 46s · FATAL validator │ run main · 3/4 running" in screen_text(app)
+        assert app.screen.query_one("#status").has_class("-stale")
+
+
+async def test_a_finished_command_is_announced(make_app: MakeApp, store: Store) -> None:
+    app = make_app()
+    notes: list[tuple[str, str, str]] = []
+    notify = app.notify
+
+    def record(message: str, **kwargs: Any) -> None:
+        notes.append((kwargs.get("title", ""), message, kwargs.get("severity", "")))
+        notify(message, **kwargs)
+
+    app.notify = record  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("c")
+        row = await new_command(pilot, store)
+        await wait_for(pilot, lambda: notes, what="the 'sent' note")
+        store.finish(row.id, True, "checkpoint will be saved at the next step")
+        await wait_for(pilot, lambda: len(notes) == 2, what="the outcome note")
+        await pilot.press("S")
+        failed = await new_command(pilot, store, 1)
+        store.finish(failed.id, False, "collector-1 is already running")
+        await wait_for(pilot, lambda: len(notes) == 4, what="the failure note")
+        await pilot.pause(0.2)
+    assert notes[1] == ("checkpoint-now → trainer: done",
+                        "checkpoint will be saved at the next step", "information")
+    assert notes[3] == ("start collector-1: failed", "collector-1 is already running", "error")
+    assert len(notes) == 4  # each outcome once
+
+
+async def test_the_command_palette_runs_actions(make_app: MakeApp, store: Store) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"checkpoint now")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        row = await new_command(pilot, store)
+    assert (row.target, row.verb, row.issued_by) == ("trainer", "checkpoint-now", "ui")
+
+
+async def test_a_missing_database_is_shown_not_raised(tmp_path: Any) -> None:
+    from fxconsole.config import Config
+    from fxconsole.workspace import Workspace
+
+    app = FxConsoleApp(Workspace(tmp_path), Config(), clock=lambda: T0, interval=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.read_error)
+        await pilot.pause()
+        assert "no console database" in screen_text(app)
+        await pilot.press("c")
+        await pilot.pause(0.3)
+    assert not (tmp_path / "data").exists()  # the UI never creates the store
+
+
+async def test_no_mouse_reaches_the_driver(make_app: MakeApp) -> None:
+    seen: list[bool] = []
+
+    async def auto_pilot(pilot: Any) -> None:
+        seen.append(pilot.app._driver._mouse)
+        pilot.app.exit(None)
+
+    await make_app(mouse=False).run_async(headless=True, size=(80, 24), auto_pilot=auto_pilot)
+    await make_app().run_async(headless=True, size=(80, 24), auto_pilot=auto_pilot)
+    assert seen == [False, True]
+
+
+async def test_no_color_leaves_only_greys(make_app: MakeApp,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        svgs = []
+        for key in "12345":
+            await pilot.press(key)
+            await pilot.pause()
+            svgs.append(app.export_screenshot())
+    colours = {c.lower() for svg in svgs for c in re.findall(r"#[0-9a-fA-F]{6}\b", svg)}
+    # the SVG window's buttons and Rich's default terminal foreground
+    terminal_chrome = {"#ff5f57", "#febc2e", "#28c840", "#c5c8c6"}
+    coloured = {c for c in colours - terminal_chrome if not c[1:3] == c[3:5] == c[5:7]}
+    assert app.no_color and not coloured
