@@ -19,15 +19,24 @@ TICK_SECONDS = 0.2
 
 def add_parser(sub: Any) -> None:
     """Register ``run``."""
-    p = sub.add_parser("run", help="run the supervisor and every worker (headless: --no-ui)")
+    p = sub.add_parser("run", help="run the system: the console UI, or headless with --no-ui")
     add_run_arguments(p)
-    p.set_defaults(handler=run_pool)
+    p.set_defaults(handler=run)
+
+
+def run(ctx: Context, args: argparse.Namespace) -> int:
+    """``fxconsole run``: the console UI (like ``fxconsole``), or headless with --no-ui."""
+    if args.no_ui:
+        return run_pool(ctx, args)
+    from fxconsole.cli.ui_cmd import run_console
+
+    return run_console(ctx, args)
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared by ``fxconsole run`` and ``fxconsole --no-ui``."""
     p.add_argument("--no-ui", action="store_true",
-                   help="no console UI: status lines on stdout (the only mode so far)")
+                   help="no console UI: supervise in the foreground, status lines on stdout")
     p.add_argument("--duration", type=float, metavar="SECONDS",
                    help="stop everything after this many seconds")
     p.add_argument("--run-name", dest="run_name", metavar="NAME",
