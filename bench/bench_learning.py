@@ -89,8 +89,7 @@ def main() -> None:
               f"{'total pips':>11} {'SQN':>6}")
         print(row("always flat", flat.pips, n))
         print(row("random", rand.pips, n))
-        store = RunCheckpoints(result.run_dir)
-        for manifest in store.list():
+        for manifest in RunCheckpoints(result.run_dir).list():
             if not manifest.tag.startswith("periodic"):
                 continue
             model = PPO.load(result.run_dir / manifest.model_file, device="cpu")

@@ -60,7 +60,7 @@ def main() -> None:
         base = Config()
         ensure_data(ws, base)
         measure(ws, base, 4096, "bench-warmup")  # numba, torch and data caches
-        results = {}
+        results: dict[str, float] = {}
         for name, overrides in VARIANTS.items():
             cfg = with_overrides(base, "ppo", **overrides) if overrides else base
             results[name] = measure(ws, cfg, args.timesteps, f"bench-{len(results)}")
