@@ -16,6 +16,8 @@ from fxconsole.ops.commands import DONE, SUPERVISOR
 from fxconsole.ui.data import CheckpointView, ConsoleSnapshot
 
 TRAINER_STATE_VERBS = ("pause", "resume", "rollback-to")
+CONFIRM_LABELS = {"stop": "Stop", "rollback-to": "Roll back", "deploy": "Deploy",
+                  "kill-switch": "Kill switch", "resume-entries": "Release"}
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,11 @@ class Request:
     verb: str
     args: Mapping[str, Any] = field(default_factory=dict)
     confirm: str = ""
+
+    @property
+    def confirm_label(self) -> str:
+        """The label of the button that confirms it."""
+        return CONFIRM_LABELS.get(self.verb, self.verb.capitalize())
 
     @property
     def title(self) -> str:

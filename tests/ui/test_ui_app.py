@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from textual.widgets import TabbedContent
 from ui_support import RUN, SHA, T0, Store, screen_text, wait_for
 
 from fxconsole.ops.commands import Command, enqueue
@@ -280,3 +281,19 @@ async def test_no_color_leaves_only_greys(make_app: MakeApp,
     terminal_chrome = {"#ff5f57", "#febc2e", "#28c840", "#c5c8c6"}
     coloured = {c for c in colours - terminal_chrome if not c[1:3] == c[3:5] == c[5:7]}
     assert app.no_color and not coloured
+
+
+async def test_the_footer_shows_the_keys_of_the_panel(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        footers = {}
+        for panel in ("workers", "training", "validation", "live", "checkpoints", "events"):
+            assert app.screen.query_one(TabbedContent).active == panel
+            footers[panel] = screen_text(app).splitlines()[-1]
+            await pilot.press("tab")
+        assert app.screen.query_one(TabbedContent).active == "workers"
+    assert "r Restart" in footers["workers"] and "/ Filter" in footers["workers"]
+    assert "K Kill switch" in footers["live"] and "r Restart" not in footers["live"]
+    assert "c Checkpoint" in footers["training"] and "b Roll back" in footers["checkpoints"]
+    assert all("? Help" in f and "q Quit" in f for f in footers.values())

@@ -227,7 +227,7 @@ class MainScreen(Screen[None]):
             if yes:
                 self.fx_app.send_command(req)
 
-        self.app.push_screen(ConfirmScreen(req.confirm, yes=req.verb.capitalize()), answered)
+        self.app.push_screen(ConfirmScreen(req.confirm, yes=req.confirm_label), answered)
 
     def action_restart_worker(self) -> None:
         """Restart the selected worker."""

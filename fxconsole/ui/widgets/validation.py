@@ -73,7 +73,8 @@ def metrics_table(v: ValidationView) -> Table:
 def monte_carlo(v: ValidationView) -> Group | Text:
     """The Monte Carlo summary: percentiles of final pips as numbers and a box plot."""
     mc = (v.report or {}).get("monte_carlo") or v.summary.get("monte_carlo")
-    if not mc or not all(k in mc.get("final_pips", {}) for k in PERCENTILES):
+    if not mc or not all(isinstance(mc.get("final_pips", {}).get(k), int | float)
+                         for k in PERCENTILES):
         return Text("Monte Carlo: —")
     finals, dd = mc["final_pips"], mc.get("max_drawdown", {})
     box, scale = boxplot(finals)
