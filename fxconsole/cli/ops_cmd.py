@@ -59,10 +59,10 @@ def _connect(ctx: Context) -> Any:
 
 def _status(ctx: Context, args: argparse.Namespace) -> int:
     from fxconsole.ops.lock import SupervisorLock
-    from fxconsole.ops.status import snapshot
+    from fxconsole.ops.status import active_run, snapshot
 
     conn = _connect(ctx)
-    snap = snapshot(conn, ctx.config.supervisor.run)
+    snap = snapshot(conn, active_run(conn, ctx.config.supervisor.run))
     holder = SupervisorLock.for_workspace(ctx.workspace).holder()
     snap["supervisor_pid"] = holder
     problems = _problems(snap, holder)

@@ -109,6 +109,8 @@ class Pool:
         self.supervisor = Supervisor(specs, clock=self.clock, heartbeats=self._heartbeat,
                                      on_change=self._on_change)
         upsert_run(self.conn, self.run, "ppo", dataclasses.asdict(self.cfg))
+        with transaction(self.conn):  # the run this supervisor follows is the active one
+            self.conn.execute("UPDATE runs SET state = 'inactive' WHERE name != ?", (self.run,))
 
     def start(self) -> None:
         """Start every worker."""

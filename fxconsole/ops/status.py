@@ -13,6 +13,13 @@ STATUS_KEYS = ("train/timesteps", "train/fps", "rollout/trades", "rollout/win_ra
                "collect/expectancy", "val/sqn", "live/realised_pips", "live/position")
 
 
+def active_run(conn: sqlite3.Connection, default: str) -> str:
+    """The run the (last started) supervisor follows, else ``default``."""
+    row = conn.execute("SELECT name FROM runs WHERE state = 'active' ORDER BY created DESC"
+                       " LIMIT 1").fetchone()
+    return str(row[0]) if row else default
+
+
 def latest_metrics(conn: sqlite3.Connection, run: str) -> dict[str, float]:
     """The newest value of every metric key of a run (plain floats)."""
     return {k: m.value for k, m in queries.latest_metrics(conn, run).items()

@@ -31,6 +31,7 @@ from fxconsole.config import Config
 from fxconsole.ops import commands
 from fxconsole.ops.db import connect
 from fxconsole.ops.schema import SchemaError
+from fxconsole.ops.status import active_run
 from fxconsole.ui.control import Request
 from fxconsole.ui.data import ConsoleSnapshot, Probe, ProcessProbe, ReportCache, read_snapshot
 from fxconsole.ui.messages import CommandQueued, CommandRejected, ReadFailed, Snapshot
@@ -66,7 +67,8 @@ class FxConsoleApp(App[str | None]):
 
         Args:
             workspace: the workspace whose ``data/console.sqlite`` and logs are shown.
-            config: its configuration (``supervisor.run`` is the run shown).
+            config: its configuration (the run shown is the supervisor's active run,
+                else ``supervisor.run``).
             mouse: False for ``--no-mouse`` (keyboard only).
             clock: UNIX time (frozen in tests so ages are stable).
             probe: CPU and memory of a pid (default: psutil).
@@ -136,6 +138,7 @@ class FxConsoleApp(App[str | None]):
                     self.post_message(ReadFailed(f"no console database at {path} yet"))
                     return None
                 conn = connect(path, busy_timeout=READ_BUSY_TIMEOUT, migrate_schema=False)
+            self.run_name = active_run(conn, self.run_name)
             snap = read_snapshot(conn, self.run_name, self.workspace, clock=self.clock,
                                  probe=probe, reports=reports)
         except (sqlite3.Error, SchemaError, OSError) as exc:

@@ -70,3 +70,18 @@ def test_lifecycle_commands_are_executed_and_recorded(pool: Pool) -> None:
     assert commands.get(pool.conn, ok).state == commands.DONE
     failed = commands.get(pool.conn, bad)
     assert failed.state == commands.FAILED and "nobody" in failed.result
+
+
+def test_the_pool_run_is_the_active_one(tmp_path: Path) -> None:
+    from fxconsole.ops.registry import upsert_run
+    from fxconsole.ops.status import active_run
+
+    ws = Workspace(tmp_path)
+    first = Pool(Config(), ws, "older")
+    first.close(timeout=5)
+    pool = Pool(Config(), ws, "newer")
+    try:
+        upsert_run(pool.conn, "stray", "ppo", {}, state="inactive")
+        assert active_run(pool.conn, "main") == "newer"
+    finally:
+        pool.close(timeout=5)
