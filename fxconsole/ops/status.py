@@ -75,7 +75,8 @@ def recent_commands(conn: sqlite3.Connection, limit: int = 10) -> list[dict[str,
 
 
 def status_line(conn: sqlite3.Connection, run: str) -> str:
-    """One line: run, timesteps, steps/s, trades, win rate, expectancy, best SQN, states."""
+    """One line (≤ 80 columns when all run): run, timesteps@steps/s, trades, win rate,
+    expectancy in pips, best validation SQN, worker states."""
     m = latest_metrics(conn, run)
     best = best_validation(conn, run)
     ws = workers(conn)
@@ -83,10 +84,10 @@ def status_line(conn: sqlite3.Connection, run: str) -> str:
     others = " ".join(f"{w['name']} {w['state']}" for w in ws if w["state"] != "RUNNING")
     states = f"{running}/{len(ws)} up" + (f" ({others})" if others else "")
     best_sqn = "—" if best is None else f"{best['sqn']:+.2f}"
-    return (f"{time.strftime('%H:%M:%S')} {run} {_si(m.get('train/timesteps', 0))} steps "
-            f"{_si(m.get('train/fps', 0))}/s · {_si(m.get('rollout/trades', 0))} trades "
-            f"win {m.get('rollout/win_rate', 0):.0%} exp {m.get('rollout/expectancy', 0):+.1f} "
-            f"· best SQN {best_sqn} · {states}")
+    return (f"{time.strftime('%H:%M:%S')} {run} {_si(m.get('train/timesteps', 0))} steps"
+            f"@{_si(m.get('train/fps', 0))}/s · {_si(m.get('rollout/trades', 0))} trades "
+            f"{m.get('rollout/win_rate', 0):.0%} won {m.get('rollout/expectancy', 0):+.1f}p "
+            f"· SQN {best_sqn} · {states}")
 
 
 def _si(value: float) -> str:
