@@ -84,7 +84,7 @@ def status_line(conn: sqlite3.Connection, run: str) -> str:
     others = " ".join(f"{w['name']} {w['state']}" for w in ws if w["state"] != "RUNNING")
     states = f"{running}/{len(ws)} up" + (f" ({others})" if others else "")
     best_sqn = "—" if best is None else f"{best['sqn']:+.2f}"
-    return (f"{time.strftime('%H:%M:%S')} {run} {_si(m.get('train/timesteps', 0))} steps"
+    return (f"{time.strftime('%H:%M:%S')} {run} {_si(m.get('train/timesteps', 0))}"
             f"@{_si(m.get('train/fps', 0))}/s · {_si(m.get('rollout/trades', 0))} trades "
             f"{m.get('rollout/win_rate', 0):.0%} won {m.get('rollout/expectancy', 0):+.1f}p "
             f"· SQN {best_sqn} · {states}")
