@@ -12,10 +12,9 @@ import numpy as np
 
 from fxconsole.agents.manifest import CheckpointError, read_manifest
 from fxconsole.agents.ppo.inference import NumpyActor, load_actor
+from fxconsole.evaluation.backtest import play_sessions
 from fxconsole.evaluation.metrics import RollingTrades
 from fxconsole.ops.runtime import WorkerRuntime
-from fxconsole.trading import core
-from fxconsole.trading.batch import TRADE_FIELDS, TRADE_ROW, new_batch, step_batch_ppo, trade_record
 from fxconsole.trading.market_data import MarketData, load_market_data
 
 logger = logging.getLogger(__name__)
@@ -53,28 +52,21 @@ def main(rt: WorkerRuntime) -> None:
 
 def play_batch(rt: WorkerRuntime, actor: NumpyActor, data: MarketData,
                rng: np.random.Generator, rolling: RollingTrades) -> int:
-    """Play ``collector.batch_sessions`` random sessions; record trades, episodes, metrics."""
+    """Play ``workers.collector_sessions`` random sessions; record trades, episodes, metrics."""
     cfg = rt.config
-    starts = rng.choice(data.split_starts(SPLIT), size=cfg.workers.collector_sessions)
-    states, obs = new_batch(starts, cfg, data)
-    closed = np.empty((starts.shape[0], TRADE_ROW))
-    trades: list[dict[str, object]] = []
-    per_session = np.zeros(starts.shape[0])
-    counts = np.zeros(starts.shape[0], dtype=np.int64)
-    for _ in range(cfg.data.session_bars):
-        n = step_batch_ppo(actor(obs), data.table, states, obs, closed)
-        for row in closed[:n]:
-            i = int(row[TRADE_FIELDS])
-            trades.append(trade_record(row[:TRADE_FIELDS], data.ts))
-            per_session[i] += row[core.T_PIPS - core.T_SIDE]
-            counts[i] += 1
-    rt.writer.trades(0, trades)
-    for i in range(starts.shape[0]):
-        rt.writer.episode(reward=float(per_session[i]), trades=int(counts[i]),
-                          pips=float(per_session[i]), length=cfg.data.session_bars)
-    rolling.extend(float(t["pips"]) for t in trades)  # type: ignore[arg-type]
+    pool = data.split_starts(SPLIT)
+    starts = rng.choice(pool, size=min(cfg.workers.collector_sessions, pool.size), replace=False)
+    result = play_sessions(actor, data, np.asarray(starts, dtype=np.int64), cfg, SPLIT)
+    rt.writer.trades(rolling.total, result.trades)
+    per_session: dict[int, list[float]] = {int(s): [] for s in starts}
+    for t in result.trades:
+        per_session[t["session_start_index"]].append(float(t["pips"]))
+    for pips in per_session.values():
+        rt.writer.episode(reward=sum(pips), trades=len(pips), pips=sum(pips),
+                          length=cfg.data.session_bars)
+    rolling.extend(float(t["pips"]) for t in result.trades)
     m = rolling.metrics()
     rt.writer.write(rolling.total, {"collect/trades": float(rolling.total),
                                     "collect/expectancy": m.expectancy,
                                     "collect/win_rate": m.win_rate, "collect/sqn": m.sqn})
-    return int(starts.shape[0])
+    return result.sessions

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fxconsole.agents.manifest import (
     CheckpointError,
     Manifest,
+    is_name,
     read_manifest,
     scan_manifests,
     short_repr,
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
 AlgoT = TypeVar("AlgoT", bound="BaseAlgorithm")
-_NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 _MISSING = object()
 
 
@@ -88,7 +87,7 @@ def resolve_checkpoint(spec: str, checkpoints_dir: Path) -> Path:
                 f"run folder {candidate} has no latest.json; tags: {_listing(_tags(candidate))}"
             )
     parts = spec.strip("/").split("/")
-    if len(parts) > 2 or not all(_NAME_RE.fullmatch(p) and p[0] != "." for p in parts):
+    if len(parts) > 2 or not all(is_name(p) for p in parts):
         raise CheckpointError(
             f"cannot resolve checkpoint {spec!r}: not a manifest, run folder, model file, "
             f"RUN or RUN/TAG; runs in {checkpoints_dir}: {_listing(_runs(checkpoints_dir))}"

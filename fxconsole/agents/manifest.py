@@ -94,13 +94,19 @@ class Manifest:
         return cls(**raw)
 
 
+def is_name(value: object) -> bool:
+    """True for an allowed run or tag name: letters, digits, ``.``, ``_``, ``-``, not
+    starting with a dot."""
+    return isinstance(value, str) and bool(_NAME_RE.fullmatch(value)) and value[0] != "."
+
+
 def validate_name(value: str, what: str = "run name") -> str:
     """Return ``value`` if it is a safe file name: ``[A-Za-z0-9._-]+``, no leading dot.
 
     Raises:
         CheckpointError: naming the value and what is allowed.
     """
-    if not isinstance(value, str) or not _NAME_RE.fullmatch(value) or value.startswith("."):
+    if not is_name(value):
         raise CheckpointError(
             f"{what} {value!r} is not allowed: use letters, digits, '.', '_' and '-', "
             "not starting with '.'"

@@ -9,6 +9,7 @@ from typing import Any
 
 from fxconsole.cli.common import CliError, Context
 from fxconsole.config import default_toml
+from fxconsole.fsutil import atomic_write
 
 
 def add_parser(sub: Any) -> None:
@@ -32,8 +33,6 @@ def _init(ctx: Context, args: argparse.Namespace) -> int:
     if path.exists() and not args.force:
         raise CliError(f"{path} exists; use --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(default_toml(), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, default_toml().encode())
     print(f"wrote {path}")
     return 0

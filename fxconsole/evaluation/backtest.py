@@ -25,7 +25,6 @@ from fxconsole.trading.batch import (
 from fxconsole.trading.market_data import MarketData
 
 Policy = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.int64]]
-HOLD = 0
 
 
 def backtest_starts(
@@ -60,7 +59,7 @@ class BacktestResult:
 
 def run_backtest(policy: Policy, data: MarketData, split: str, cfg: Config,
                  max_sessions: int | None = None) -> BacktestResult:
-    """Play ``policy`` deterministically over the split's backtest sessions, in lockstep.
+    """Play ``policy`` deterministically over the split's backtest sessions (SPEC §6).
 
     Raises:
         ValueError: if the split has no sessions.
@@ -68,6 +67,15 @@ def run_backtest(policy: Policy, data: MarketData, split: str, cfg: Config,
     starts = backtest_starts(data.split_starts(split), cfg.data.session_bars)
     if max_sessions is not None:
         starts = starts[:max_sessions]
+    return play_sessions(policy, data, starts, cfg, split)
+
+
+def play_sessions(policy: Policy, data: MarketData, starts: npt.NDArray[np.int64],
+                  cfg: Config, split: str) -> BacktestResult:
+    """Play ``policy`` over the sessions starting at ``starts``, in lockstep.
+
+    Trades carry ``session_start_index``; they are ordered by exit, then session.
+    """
     states, obs = new_batch(starts, cfg, data)
     closed = np.empty((starts.shape[0], TRADE_ROW), dtype=np.float64)
     trades: list[dict[str, Any]] = []
@@ -106,4 +114,4 @@ def random_policy(seed: int = 0) -> Policy:
 
 def flat_policy() -> Policy:
     """Always HOLD: never trades (a baseline)."""
-    return lambda obs: np.full(obs.shape[0], HOLD, dtype=np.int64)
+    return lambda obs: np.full(obs.shape[0], core.HOLD, dtype=np.int64)

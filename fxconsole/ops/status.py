@@ -1,4 +1,5 @@
-"""What ``fxconsole status``, the headless status line and monitor.sh show (read-only)."""
+"""What ``fxconsole status`` and the headless status line show (read-only): the rows of
+``ops.queries`` shaped for printing and JSON."""
 
 from __future__ import annotations
 
@@ -27,21 +28,15 @@ def latest_metrics(conn: sqlite3.Connection, run: str) -> dict[str, float]:
 
 
 def workers(conn: sqlite3.Connection, now: float | None = None) -> list[dict[str, Any]]:
-    """Every worker with its state, pid, restarts, exit code and heartbeat age."""
+    """Every worker with its state, pid, restarts, exit code, uptime and heartbeat age."""
     now = time.time() if now is None else now
-    rows = conn.execute(
-        "SELECT w.name, w.role, w.state, w.pid, w.started, w.restarts, w.exit_code,"
-        " w.heartbeat_timeout, h.ts, w.message FROM workers w"
-        " LEFT JOIN heartbeats h ON h.worker = w.name ORDER BY w.name").fetchall()
-    keys = ("name", "role", "state", "pid", "started", "restarts", "exit_code",
-            "heartbeat_timeout", "heartbeat", "message")
-    out = []
-    for row in rows:
-        w = dict(zip(keys, row, strict=True))
-        w["heartbeat_age"] = None if w["heartbeat"] is None else now - w["heartbeat"]
-        w["uptime"] = None if w["started"] is None else now - w["started"]
-        out.append(w)
-    return out
+    return [{"name": w.name, "role": w.role, "state": w.state, "pid": w.pid,
+             "started": w.started, "restarts": w.restarts, "exit_code": w.exit_code,
+             "heartbeat_timeout": w.heartbeat_timeout, "heartbeat": w.heartbeat_ts,
+             "message": w.message,
+             "heartbeat_age": None if w.heartbeat_ts is None else now - w.heartbeat_ts,
+             "uptime": None if w.started is None else now - w.started}
+            for w in queries.workers(conn)]
 
 
 def best_validation(conn: sqlite3.Connection, run: str,
@@ -60,18 +55,15 @@ def best_validation(conn: sqlite3.Connection, run: str,
 
 def recent_events(conn: sqlite3.Connection, limit: int = 10) -> list[dict[str, Any]]:
     """The newest events (alerts included), newest first."""
-    rows = conn.execute("SELECT ts, level, source, kind, message FROM events"
-                        " ORDER BY ts DESC, id DESC LIMIT ?", (limit,)).fetchall()
-    return [dict(zip(("ts", "level", "source", "kind", "message"), r, strict=True))
-            for r in rows]
+    return [{"ts": e.ts, "level": e.level, "source": e.source, "kind": e.kind,
+             "message": e.message} for e in queries.recent_events(conn, limit)]
 
 
 def recent_commands(conn: sqlite3.Connection, limit: int = 10) -> list[dict[str, Any]]:
     """The newest commands (the audit trail), newest first."""
-    rows = conn.execute("SELECT id, created, target, verb, args, state, result FROM commands"
-                        " ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-    return [dict(zip(("id", "created", "target", "verb", "args", "state", "result"), r,
-                     strict=True)) for r in rows]
+    return [{"id": c.id, "created": c.created, "target": c.target, "verb": c.verb,
+             "args": c.args, "state": c.state, "result": c.result}
+            for c in queries.recent_commands(conn, limit)]
 
 
 def status_line(conn: sqlite3.Connection, run: str) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 from fxconsole.config import DataConfig
 from fxconsole.market.bars import F64, I64, NS_PER_SECOND, Bars, pip_size
 from fxconsole.market.features import N_FEATURES
+from fxconsole.market.fxcalendar import NS_PER_DAY
 from fxconsole.market.pipeline import compute_series
 from fxconsole.market.sessions import SPLITS
 from fxconsole.market.store import MarketStore
@@ -28,7 +29,6 @@ from fxconsole.trading.core import CLOSE_COL, SIGMA_COL, TABLE_COLUMNS
 logger = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-NS_PER_DAY = 86_400 * NS_PER_SECOND
 _HH_MM = [f"T{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
 _SS_Z = [f"{s:02d}Z" for s in range(60)]
 _CACHE_SIZE = 4

@@ -168,10 +168,10 @@ def test_kill_9_is_back_to_running_and_counted(pool: Pool) -> None:
     first = pool.sup.status("loop").pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
-    took = pool.run_until(lambda: pool.state("loop") is S.RUNNING
-                          and pool.sup.status("loop").pid != first, timeout=5.0)
+    pool.run_until(lambda: pool.state("loop") is S.RUNNING
+                   and pool.sup.status("loop").pid != first, timeout=5.0)
     status = pool.sup.status("loop")
-    assert status.restarts == 1 and status.exit_code == -9 and took > 0
+    assert status.restarts == 1 and status.exit_code == -9
     assert S.EXITED in pool.states_seen("loop")
 
 
