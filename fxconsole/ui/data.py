@@ -32,6 +32,7 @@ SERIES_KEYS = ("rollout/expectancy", "rollout/win_rate")
 LIVE_PREFIX = "live/"
 PROCESS_STATES = ("STARTING", "RUNNING", "STOPPING")
 STALE_SECONDS = 10.0
+PROBE_SECONDS = 2.0  # CPU % window of the workers table
 
 ProcessSample = tuple[float | None, int | None]
 Probe = Callable[[int], ProcessSample]
@@ -141,14 +142,24 @@ class ConsoleSnapshot:
 
 
 class ProcessProbe:
-    """CPU and memory of processes by pid; CPU % is measured between two calls."""
+    """CPU and memory of processes by pid; CPU % is measured over at least
+    ``min_seconds`` between samples (a shorter window is noise, and every changed figure
+    repaints the workers table)."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_seconds: float = PROBE_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         """Start with no process known."""
+        self.min_seconds, self.clock = min_seconds, clock
         self._procs: dict[int, psutil.Process] = {}
+        self._last: dict[int, tuple[float, ProcessSample]] = {}
 
     def __call__(self, pid: int) -> ProcessSample:
-        """Sample ``pid``; the first sample of a process has no CPU figure."""
+        """Sample ``pid`` (or repeat its sample younger than ``min_seconds``); the first
+        sample of a process has no CPU figure."""
+        now = self.clock()
+        last = self._last.get(pid)
+        if last is not None and now - last[0] < self.min_seconds:
+            return last[1]
         proc = self._procs.get(pid)
         first = proc is None
         try:
@@ -158,13 +169,18 @@ class ProcessProbe:
                 cpu, rss = proc.cpu_percent(None), int(proc.memory_info().rss)
         except psutil.Error:
             self._procs.pop(pid, None)
+            self._last.pop(pid, None)
             return None, None
-        return (None if first else cpu), rss
+        sample: ProcessSample = (None if first else cpu), rss
+        # the first call only starts the CPU window: sample again on the next read
+        self._last[pid] = (-math.inf if first else now, sample)
+        return sample
 
     def keep(self, pids: set[int]) -> None:
         """Forget the processes not in ``pids``."""
         for pid in set(self._procs) - pids:
             del self._procs[pid]
+            self._last.pop(pid, None)
 
 
 class ReportCache:

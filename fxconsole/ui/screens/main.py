@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 PANELS = (("workers", "Workers"), ("training", "Training"), ("validation", "Validation"),
           ("live", "Live"), ("checkpoints", "Checkpoints"), ("events", "Events"))
+# The widgets of each panel that draw from snapshots.
+PANEL_WIDGETS = {"workers": ("#overview",), "training": ("#training-panel",),
+                 "validation": ("#validation-panel",), "live": ("#live-panel",),
+                 "checkpoints": ("#checkpoints-table",), "events": ("#events-panel",)}
 # The footer shows, besides quit and help, the keys of the panel in view (all keys work
 # everywhere; the help screen lists them all).
 FOOTER = {
@@ -119,9 +123,11 @@ class MainScreen(Screen[None]):
         self.query_one("#workers-table").focus()
 
     def _show(self, snap: ConsoleSnapshot | None) -> None:
+        """Give the snapshot to the status line, the workers table (it holds the selected
+        worker every panel's keys act on) and the panel in view; a hidden panel gets the
+        newest snapshot when it is shown (drawing hidden panels cost most of idle CPU)."""
         self.snapshot = snap
-        for selector in ("#status", "#workers-table", "#overview", "#training-panel",
-                         "#validation-panel", "#live-panel", "#checkpoints-table", "#events-panel"):
+        for selector in ("#status", "#workers-table", *PANEL_WIDGETS[self.panel]):
             cast(Any, self.query_one(selector)).snapshot = snap
 
     def _show_error(self, error: str) -> None:
@@ -168,7 +174,8 @@ class MainScreen(Screen[None]):
     # -- panels and focus ------------------------------------------------------------
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        """Focus the new panel's first widget; the footer follows the panel."""
+        """Bring the panel up to date, focus its first widget; the footer follows it."""
+        self._show(self.snapshot)
         self._focus_panel()
         self.refresh_bindings()
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich.cells import cell_len
+from rich.console import Group, RenderableType
 from rich.errors import StyleSyntaxError
 from rich.style import Style
+from rich.table import Table
 from rich.text import Text
 from textual.app import App
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 # What each state, level or outcome means, as a theme variable (never a fixed colour,
 # so themes and NO_COLOR apply; the words themselves always carry the meaning).
@@ -45,6 +48,27 @@ def changed(widget: object, key: object) -> bool:
     return True
 
 
+def shape_of(content: RenderableType) -> object:
+    """What decides the height of ``content``: rows of tables, lines (and length, as
+    long lines wrap) of texts, recursively through groups."""
+    if isinstance(content, Group):
+        return tuple(shape_of(part) for part in content.renderables)
+    if isinstance(content, Table):
+        return ("table", content.row_count, len(content.columns))
+    if isinstance(content, Text):
+        return ("text", content.plain.count("\n"), len(content.plain) // 16)
+    return ("other", id(content))
+
+
+def update_static(widget: Static, content: RenderableType) -> None:
+    """``widget.update(content)``, re-laying out the screen only when the content's
+    :func:`shape_of` changed: a relayout reflows every widget, a repaint only this one."""
+    shape = shape_of(content)
+    layout = getattr(widget, "_shape", None) != shape
+    setattr(widget, "_shape", shape)  # noqa: B010 - any widget, no declared slot
+    widget.update(content, layout=layout)
+
+
 def plain(text: str) -> Text:
     """Text shown as is (a table cell string would be parsed as markup)."""
     return Text(text, end="")
@@ -59,11 +83,15 @@ def sync_rows(table: DataTable[Any], rows: Sequence[tuple[str, Sequence[Any]]]) 
     keys = [key for key, _ in rows]
     current = [row_key.value for row_key in table.rows]
     if keys == current:
-        columns = list(table.columns)
+        columns = table.columns
         for key, cells in rows:
-            for column, old, new in zip(columns, table.get_row(key), cells, strict=False):
+            for (column_key, column), old, new in zip(
+                    columns.items(), table.get_row(key), cells, strict=False):
                 if old != new:
-                    table.update_cell(key, column, new, update_width=True)
+                    # measuring widths re-lays out the screen: only when a column must grow
+                    grow = cell_len(new.plain if isinstance(new, Text) else str(new)) \
+                        > column.content_width
+                    table.update_cell(key, column_key, new, update_width=grow)
         return
     selected = current[table.cursor_row] if 0 <= table.cursor_row < len(current) else None
     table.clear()

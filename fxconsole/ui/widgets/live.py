@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 
 from fxconsole.ui import format as fmt
 from fxconsole.ui.data import ConsoleSnapshot
-from fxconsole.ui.widgets.common import changed, plain, sync_rows, themed
+from fxconsole.ui.widgets.common import changed, plain, sync_rows, themed, update_static
 
 AGE_SECONDS = 10  # redraw at least this often, for the ages shown
 KNOWN = ("position", "realised_pips", "unrealised_pips", "today_pips", "trades",
@@ -48,7 +48,7 @@ class LivePanel(Vertical):
                 snap.live, worker and worker.row, snap.live_trades, snap.checkpoints,
                 snap.taken // AGE_SECONDS)):
             return
-        self.query_one("#live-state", Static).update(self._state(snap))
+        update_static(self.query_one("#live-state", Static), self._state(snap))
         sync_rows(self.query_one("#live-trades", DataTable), [
             (str(t.id), [plain(fmt.age(snap.taken - t.ts)), plain(t.side),
                          plain(fmt.num(t.entry_price, ".3f")), plain(fmt.num(t.exit_price, ".3f")),

@@ -66,6 +66,12 @@ class _TailLog(Log):
     def action_scroll_end(self) -> None:
         raise SkipAction()
 
+    def on_resize(self) -> None:
+        """Keep the newest line in view when the pane changes size while following."""
+        pane = self.parent
+        if isinstance(pane, LogPane) and pane.following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+
 
 class LogPane(Widget):
     """Follows one worker's log file.

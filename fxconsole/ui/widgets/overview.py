@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from fxconsole.ui import format as fmt
 from fxconsole.ui.data import ConsoleSnapshot
-from fxconsole.ui.widgets.common import changed, themed
+from fxconsole.ui.widgets.common import changed, themed, update_static
 from fxconsole.ui.widgets.training import stats_table
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -46,7 +46,7 @@ class Overview(VerticalScroll):
         if snap is not None and self.display and changed(self, (
                 snap.metrics, snap.series, snap.best_sqn, snap.validation,
                 [w.row.state for w in snap.workers], snap.events, snap.taken // AGE_SECONDS)):
-            self.query_one("#overview-body", Static).update(self._body(snap))
+            update_static(self.query_one("#overview-body", Static), self._body(snap))
 
     def _body(self, snap: ConsoleSnapshot) -> Group:
         parts: list[RenderableType] = [Text("Training", style="bold"), stats_table(snap)]

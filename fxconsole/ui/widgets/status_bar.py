@@ -73,4 +73,4 @@ class StatusBar(Static):
         self.set_class(stale is not None or bool(self.error), "-stale")
         self.set_class(bool(flags), "-flagged")
         if changed(self, text):
-            self.update(text)
+            self.update(text, layout=False)  # one line, always

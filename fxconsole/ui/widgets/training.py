@@ -14,7 +14,7 @@ from textual.widgets import Label, Sparkline, Static
 from fxconsole.ui import format as fmt
 from fxconsole.ui.control import training_paused
 from fxconsole.ui.data import ConsoleSnapshot
-from fxconsole.ui.widgets.common import changed
+from fxconsole.ui.widgets.common import changed, update_static
 
 CHARTS = (("rollout/expectancy", "expectancy", fmt.pips),
           ("rollout/win_rate", "win rate", fmt.pct))
@@ -92,7 +92,7 @@ class TrainingPanel(Vertical):
                 snap.metrics, snap.series, snap.best_sqn, trainer and trainer.row.state,
                 training_paused(snap))):
             return
-        self.query_one("#training-stats", Static).update(stats_table(snap))
+        update_static(self.query_one("#training-stats", Static), stats_table(snap))
         for key, title, show in CHARTS:
             name = key.split("/")[1]
             series = snap.series.get(key, ())
@@ -106,4 +106,4 @@ class TrainingPanel(Vertical):
                         f"min {show(min(values))} max {show(max(values))} "
                         f"last {show(values[-1])}")
             self.query_one(f"#{name}-label", Label).update(text)
-        self.query_one("#training-table", Static).update(milestone_table(snap))
+        update_static(self.query_one("#training-table", Static), milestone_table(snap))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from textual.reactive import var
@@ -17,6 +18,7 @@ COLUMNS = (("worker", "worker"), ("state", "state"), ("pid", "pid"), ("up", "up"
            ("mem", "mem"), ("message", "message"))
 OTHER_COLUMNS = 66  # the width of every column but the message, with cell padding
 MIN_MESSAGE = 12
+FRESH_BEAT = 3.0  # seconds: a younger heartbeat shows as "<3s"
 
 
 class WorkersTable(DataTable[Any]):
@@ -45,7 +47,9 @@ class WorkersTable(DataTable[Any]):
         """Show the snapshot's workers (the cursor stays on its worker)."""
         if snap is not None:
             before = self.selected
-            sync_rows(self, [(w.name, self._cells(w, snap.taken)) for w in snap.workers])
+            # ages in whole seconds of one clock: the table repaints once a second at most
+            now = math.floor(snap.taken)
+            sync_rows(self, [(w.name, self._cells(w, now)) for w in snap.workers])
             if self.selected != before and self.selected is not None:
                 self.post_message(WorkerSelected(self.selected))
 
@@ -69,6 +73,8 @@ class WorkersTable(DataTable[Any]):
         if w.row.heartbeat_ts is None:
             return plain(fmt.DASH)
         age = now - w.row.heartbeat_ts
+        if age < FRESH_BEAT:  # beats come every second: "0s"/"1s" flicker says nothing
+            return plain(f"<{FRESH_BEAT:.0f}s")
         late = w.row.state == "RUNNING" and w.row.heartbeat_timeout is not None \
             and age > w.row.heartbeat_timeout / 2
         return themed(self.app, fmt.age(age), "warning", bold=True) if late \
