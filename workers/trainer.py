@@ -60,9 +60,10 @@ def _initial_resume(rt: WorkerRuntime) -> str | None:
 
 def _control(rt: WorkerRuntime, ctl: TrainerControl, cb: TrainingCallback) -> bool:
     """Called every training step: heartbeat, commands, pause, save, stop."""
-    rt.beat(cb.num_timesteps)
+    rt.beat(cb.num_timesteps, {"paused": ctl.paused})
     _save_if_requested(ctl, cb)
     while ctl.paused and not rt.stop.is_set() and ctl.rollback_to is None:
+        rt.beat(cb.num_timesteps, {"paused": True}, force=True)  # the console shows it
         rt.sleep(0.2)
         _save_if_requested(ctl, cb)
     return not rt.stop.is_set() and ctl.rollback_to is None

@@ -37,6 +37,19 @@ def fan(pips: npt.NDArray[np.float64], runs: int, seed: int,
     return x, np.percentile(curves, [5, 25, 50, 75, 95], axis=0)
 
 
+def equity_summary(ev: Evaluation) -> dict[str, Any]:
+    """The chart's data for terminals: the backtest's cumulative pips and the Monte Carlo
+    fan's percentiles at up to ``FAN_POINTS`` trade counts (empty lists without trades)."""
+    pips = ev.policy.backtest.pips
+    if not pips.size:
+        return {"x": [], "backtest": [], "fan": {f"p{q}": [] for q in (5, 25, 50, 75, 95)}}
+    x, pct = fan(pips, ev.runs, ev.seed)
+    equity = np.concatenate(([0.0], np.cumsum(pips)))[x]
+    return {"x": x.tolist(), "backtest": [round(float(v), 2) for v in equity],
+            "fan": {f"p{q}": [round(float(v), 2) for v in row]
+                    for q, row in zip((5, 25, 50, 75, 95), pct, strict=True)}}
+
+
 def render_chart(ev: Evaluation, title: str) -> bytes:
     """The PNG: backtest equity curve over the Monte Carlo fan, and the drawdown histogram."""
     import matplotlib
@@ -85,7 +98,8 @@ def write_report(report: dict[str, Any], ev: Evaluation, folder: Path,
         ckpt = report["checkpoint"]
         title = f"{ckpt['run']} @ {ckpt['timesteps']:,} timesteps — {ev.split}"
         atomic_write(paths["png"], render_chart(ev, title))
-    report = {**report, "files": {k: str(v) for k, v in paths.items()}}
+    report = {**report, "equity": equity_summary(ev),
+              "files": {k: str(v) for k, v in paths.items()}}
     atomic_write(paths["json"], (json.dumps(report, indent=2) + "\n").encode())
     logger.info("validation report written to %s", folder)
     return paths

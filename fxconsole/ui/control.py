@@ -57,13 +57,18 @@ def checkpoint_now(snap: ConsoleSnapshot | None) -> Request:
 
 
 def training_paused(snap: ConsoleSnapshot | None) -> bool:
-    """Whether the trainer's newest completed pause/resume/rollback left it paused.
+    """Whether the trainer is paused: what its newest heartbeat reports, else (an older
+    trainer that does not report it) whether its newest completed pause/resume/rollback
+    left it paused.
 
     Only commands finished since the trainer last started count (a restart resumes).
     """
     if snap is None:
         return False
     trainer = snap.worker(_role(snap, "trainer"))
+    reported = (trainer.row.heartbeat_info or {}).get("paused") if trainer else None
+    if isinstance(reported, bool):
+        return reported
     started = (trainer.row.started if trainer else None) or 0.0
     for command in snap.commands:  # newest first
         if (command.target == _role(snap, "trainer") and command.verb in TRAINER_STATE_VERBS
@@ -77,23 +82,40 @@ def pause_or_resume(snap: ConsoleSnapshot | None) -> Request:
     return Request(_role(snap, "trainer"), "resume" if training_paused(snap) else "pause")
 
 
-def rollback(snap: ConsoleSnapshot | None, checkpoint: CheckpointView) -> Request:
-    """Make the trainer resume from ``checkpoint`` (asks first)."""
-    trainer = _role(snap, "trainer")
-    return Request(trainer, "rollback-to", {"checkpoint": checkpoint.spec},
-                   f"Roll back [b]{trainer}[/b] to [b]{_escape(checkpoint.label)}[/b]?\n\n"
-                   "Training resumes from that checkpoint and its step counter; nothing is "
-                   "deleted.")
+def rollback_question(snap: ConsoleSnapshot | None, checkpoint: CheckpointView) -> str:
+    """The rollback dialog's question: which checkpoint, what each choice does."""
+    trainer, live = _role(snap, "trainer"), _role(snap, "live")
+    return (f"Roll back to [b]{_escape(checkpoint.label)}[/b]?\n\n"
+            f"[b]Training[/b]: {trainer} resumes from it and its step counter.\n"
+            f"[b]Live[/b]: {live} trades it from its next decision."
+            f"{_validation_warning(checkpoint)}"
+            "\n[b]Both[/b]: the two. Nothing is deleted.")
+
+
+def rollback_requests(snap: ConsoleSnapshot | None, checkpoint: CheckpointView,
+                      choice: str) -> list[Request]:
+    """The commands of a confirmed rollback: ``training``, ``live`` or ``both``."""
+    out = []
+    if choice in ("training", "both"):
+        out.append(Request(_role(snap, "trainer"), "rollback-to", {"checkpoint": checkpoint.spec}))
+    if choice in ("live", "both"):
+        out.append(Request(_role(snap, "live"), "deploy", {"checkpoint": checkpoint.spec}))
+    return out
+
+
+def _validation_warning(checkpoint: CheckpointView) -> str:
+    if checkpoint.validated:
+        return ""
+    return ("\n\nThis checkpoint has [b]not passed validation[/b]." if checkpoint.validated is False
+            else "\n\nThis checkpoint has [b]not been validated[/b].")
 
 
 def deploy(snap: ConsoleSnapshot | None, checkpoint: CheckpointView) -> Request:
     """Make live trade ``checkpoint`` (asks first, warning if it is not validated)."""
     live = _role(snap, "live")
-    warning = "" if checkpoint.validated else (
-        "\n\nThis checkpoint has [b]not passed validation[/b]."
-        if checkpoint.validated is False else "\n\nThis checkpoint has [b]not been validated[/b].")
     return Request(live, "deploy", {"checkpoint": checkpoint.spec},
-                   f"Deploy [b]{_escape(checkpoint.label)}[/b] to [b]{live}[/b]?{warning}")
+                   f"Deploy [b]{_escape(checkpoint.label)}[/b] to [b]{live}[/b]?"
+                   f"{_validation_warning(checkpoint)}")
 
 
 def kill_switch(snap: ConsoleSnapshot | None) -> Request:

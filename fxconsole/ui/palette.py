@@ -14,7 +14,7 @@ ACTIONS = (
     ("Start the selected worker", "start_worker", "S"),
     ("Checkpoint now (trainer)", "checkpoint_now", "c"),
     ("Pause or resume training", "pause_resume", "p"),
-    ("Roll back training to a checkpoint", "rollback", "b"),
+    ("Roll back training and/or live to a checkpoint", "rollback", "b"),
     ("Deploy a checkpoint to live", "deploy", "d"),
     ("Kill switch of live (engage or release)", "kill_switch", "K"),
     ("Pause new entries of live", "pause_entries", ""),

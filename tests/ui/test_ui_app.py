@@ -11,7 +11,7 @@ from ui_support import RUN, SHA, T0, Store, screen_text, wait_for
 
 from fxconsole.ops.commands import Command, enqueue
 from fxconsole.ui.app import FxConsoleApp
-from fxconsole.ui.screens.confirm import ConfirmScreen, QuitScreen
+from fxconsole.ui.screens.confirm import ConfirmScreen, QuitScreen, RollbackScreen
 from fxconsole.ui.screens.help import HelpScreen
 from fxconsole.ui.screens.main import MainScreen
 from fxconsole.ui.screens.picker import CheckpointPicker
@@ -79,9 +79,10 @@ KEYS = [
     (["s", "y"], ("supervisor", "stop", {"worker": "collector-1"})),
     (["c"], ("trainer", "checkpoint-now", {})),
     (["p"], ("trainer", "pause", {})),
-    (["b", "enter", "y"], ("trainer", "rollback-to", {"checkpoint": model(0, 1_250_000)})),
+    (["b", "enter", "t"], ("trainer", "rollback-to", {"checkpoint": model(0, 1_250_000)})),
+    (["b", "down", "enter", "l"], ("live", "deploy", {"checkpoint": model(1, 1_000_000)})),
     (["d", "down", "enter", "y"], ("live", "deploy", {"checkpoint": model(1, 1_000_000)})),
-    (["5", "down", "down", "b", "enter", "y"],
+    (["5", "down", "down", "b", "enter", "t"],
      ("trainer", "rollback-to", {"checkpoint": model(2, 750_000)})),
     (["K", "y"], ("live", "kill-switch", {})),
 ]
@@ -97,6 +98,34 @@ async def test_each_key_writes_its_command(make_app: MakeApp, store: Store, keys
         row = await new_command(pilot, store)
     assert (row.target, row.verb, row.args, row.issued_by, row.state) == (
         *expected, "ui", "pending")
+
+
+async def test_rollback_of_both_writes_two_commands_naming_the_checkpoint(
+        make_app: MakeApp, store: Store) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("b", "down", "down", "enter")
+        await wait_for(pilot, lambda: "Roll back to" in screen_text(app), what="the dialog")
+        assert isinstance(app.screen, RollbackScreen)
+        text = screen_text(app)
+        assert "Roll back to" in text and "750,000" in text and "not passed validation" in text
+        assert "Cancel (n)" in text  # all four buttons fit 80 columns
+        await pilot.press("a")
+        await wait_for(pilot, lambda: len(store.commands()) == 2, what="two command rows")
+    rows = [(c.target, c.verb, c.args) for c in store.commands()]
+    assert sorted(rows) == [("live", "deploy", {"checkpoint": model(2, 750_000)}),
+                            ("trainer", "rollback-to", {"checkpoint": model(2, 750_000)})]
+
+
+async def test_cancelling_a_rollback_writes_nothing(make_app: MakeApp, store: Store) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("b", "enter", "enter")  # enter: the focused button is Cancel
+        assert isinstance(app.screen, MainScreen)
+        await pilot.pause(0.2)
+    assert store.commands() == []
 
 
 @pytest.mark.parametrize("answer", ["n", "escape"])

@@ -95,10 +95,14 @@ def test_requests_name_their_targets(store: Store) -> None:
     stop = control.lifecycle("stop", "live")
     assert "live" in stop.confirm and stop.title == "stop live"
     assert control.checkpoint_now(s).target == "trainer"
-    roll = control.rollback(s, s.checkpoints[2])
-    assert (roll.target, roll.verb, dict(roll.args)) == (
-        "trainer", "rollback-to", {"checkpoint": s.checkpoints[2].spec})
-    assert "750,000" in roll.confirm and "trainer" in roll.confirm
+    spec = {"checkpoint": s.checkpoints[2].spec}
+    both = control.rollback_requests(s, s.checkpoints[2], "both")
+    assert [(r.target, r.verb, dict(r.args)) for r in both] == [
+        ("trainer", "rollback-to", spec), ("live", "deploy", spec)]
+    assert [r.target for r in control.rollback_requests(s, s.checkpoints[2], "live")] == ["live"]
+    assert control.rollback_requests(s, s.checkpoints[2], "") == []
+    question = control.rollback_question(s, s.checkpoints[2])
+    assert "750,000" in question and "trainer" in question and "live" in question
     assert "not passed validation" in control.deploy(s, s.checkpoints[2]).confirm
     assert "not been validated" in control.deploy(s, s.checkpoints[0]).confirm
     assert "validation" not in control.deploy(s, s.checkpoints[1]).confirm
@@ -137,3 +141,13 @@ def test_boxplot_marks_percentiles_and_zero() -> None:
     assert scale.startswith("-100") and scale.endswith("+300")
     box, _ = boxplot({"p5": 100, "p25": 200, "p50": 300, "p75": 400, "p95": 500}, width=11)
     assert box[0] == "┊" and box[-1] == "┤"  # zero lies left of the whole range
+
+
+def test_training_paused_is_what_the_trainer_reports(store: Store) -> None:
+    store.worker("trainer", "trainer", pid=4101, info={"paused": True})
+    assert control.training_paused(snap(store))  # no command needed: the trainer says so
+    assert control.pause_or_resume(snap(store)).verb == "resume"
+    pause = enqueue(store.conn, "trainer", "pause", issued_by="ui", clock=lambda: T0)
+    store.finish(pause, True, "paused")
+    store.worker("trainer", "trainer", pid=4101, info={"paused": False})
+    assert not control.training_paused(snap(store))  # the report wins over the command

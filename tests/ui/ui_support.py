@@ -7,6 +7,7 @@ ages on screen are stable (snapshot tests).
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -102,6 +103,15 @@ class Store:
         finish(self.conn, command_id, ok, result, clock=lambda: T0)
 
 
+def equity(trades: int, expectancy: float, points: int = 40) -> dict[str, Any]:
+    """A report's ``equity`` section: a wavy backtest curve inside a widening fan."""
+    x = [round(i * trades / (points - 1)) for i in range(points)]
+    back = [round(expectancy * t + 60.0 * math.sin(t / 25.0), 2) for t in x]
+    fan = {f"p{q}": [round(expectancy * t + z * 9.0 * math.sqrt(t), 2) for t in x]
+           for q, z in ((5, -1.64), (25, -0.67), (50, 0.0), (75, 0.67), (95, 1.64))}
+    return {"x": x, "backtest": back, "fan": fan}
+
+
 def report(sha: str, timesteps: int) -> dict[str, Any]:
     """A validation report shaped like ``evaluation.validate.report_dict``'s."""
     def result(trades: int, exp: float, win: float, sqn: float) -> dict[str, float]:
@@ -117,6 +127,7 @@ def report(sha: str, timesteps: int) -> dict[str, Any]:
                         "final_pips": {"p5": -180.0, "p25": 410.0, "p50": 745.0, "p75": 1080.0,
                                        "p95": 1560.0},
                         "max_drawdown": {"p50": 380.0, "p95": 720.0}, "prob_below_zero": 0.07},
+        "equity": equity(312, 2.4),
         "verdict": {"validated": True, "reasons": ["SQN 1.86 beats random (-1.20) and flat",
                                                    "Monte Carlo p5 final pips -180 <= 0"],
                     "rule": {}},

@@ -48,6 +48,48 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+TRAINING, LIVE, BOTH = "training", "live", "both"
+
+
+class RollbackScreen(ModalScreen[str | None]):
+    """Roll back to a checkpoint: resume training from it, deploy it to live, or both
+    (the question names the checkpoint and both targets); Cancel is focused."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("t", "choose('training')", "Training"),
+        Binding("l", "choose('live')", "Live"),
+        Binding("a", "choose('both')", "Both"),
+        Binding("n,escape", "choose('')", "Cancel"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        """``question`` is markup naming the checkpoint and the targets."""
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        """The question and four buttons."""
+        with Vertical(classes="dialog"):
+            yield Static(self.question, classes="question")
+            with Horizontal(classes="buttons"):
+                yield Button("Training (t)", id=TRAINING, variant="error")
+                yield Button("Live (l)", id=LIVE, variant="error")
+                yield Button("Both (a)", id=BOTH, variant="error")
+                yield Button("Cancel (n)", id="cancel", variant="primary")
+
+    def on_mount(self) -> None:
+        """Focus the safe answer."""
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Choose with the button pressed."""
+        self.action_choose(str(event.button.id) if event.button.id != "cancel" else "")
+
+    def action_choose(self, choice: str) -> None:
+        """``training``, ``live``, ``both``, or empty to cancel."""
+        self.dismiss(choice or None)
+
+
 class QuitScreen(ModalScreen[str | None]):
     """On quit: stop the workers, leave them running, or stay (None)."""
 

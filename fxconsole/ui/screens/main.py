@@ -23,7 +23,7 @@ from fxconsole.ui import control
 from fxconsole.ui.control import Request
 from fxconsole.ui.data import CheckpointView, ConsoleSnapshot
 from fxconsole.ui.messages import WorkerSelected
-from fxconsole.ui.screens.confirm import ConfirmScreen
+from fxconsole.ui.screens.confirm import ConfirmScreen, RollbackScreen
 from fxconsole.ui.screens.help import HelpScreen
 from fxconsole.ui.screens.picker import CheckpointPicker
 from fxconsole.ui.widgets.checkpoints_table import CheckpointsTable
@@ -70,7 +70,8 @@ class MainScreen(Screen[None]):
         Binding("S", "start_worker", "Start", tooltip="Start the selected worker"),
         Binding("c", "checkpoint_now", "Checkpoint", tooltip="Trainer: save a checkpoint now"),
         Binding("p", "pause_resume", "Pause/resume", tooltip="Pause or resume training"),
-        Binding("b", "rollback", "Roll back", tooltip="Resume training from a checkpoint"),
+        Binding("b", "rollback", "Roll back",
+                tooltip="Resume training from a checkpoint and/or deploy it"),
         Binding("d", "deploy", "Deploy", tooltip="Deploy a checkpoint to live"),
         Binding("K", "kill_switch", "Kill switch", tooltip="Live: kill switch on/off"),
         Binding("slash", "filter_logs", "Filter", key_display="/",
@@ -272,9 +273,27 @@ class MainScreen(Screen[None]):
         self.request(control.entries(self.snapshot, pause=False))
 
     def action_rollback(self) -> None:
-        """Pick a checkpoint, then make the trainer resume from it (asks first)."""
-        self._pick("Roll back training to which checkpoint?",
-                   lambda c: control.rollback(self.snapshot, c))
+        """Pick a checkpoint, then choose: the trainer resumes from it, live trades it, or
+        both (the choice is the confirmation)."""
+        checkpoints = self.snapshot.checkpoints if self.snapshot else ()
+        if not checkpoints:
+            self.notify("The run has no checkpoints yet.", severity="warning")
+            return
+
+        def picked(checkpoint: CheckpointView | None) -> None:
+            if checkpoint is None:
+                return
+
+            def chosen(choice: str | None) -> None:
+                for req in control.rollback_requests(self.snapshot, checkpoint, choice or ""):
+                    self.fx_app.send_command(req)
+
+            self.app.push_screen(
+                RollbackScreen(control.rollback_question(self.snapshot, checkpoint)), chosen)
+
+        highlight = self.query_one(CheckpointsTable).highlighted
+        self.app.push_screen(CheckpointPicker("Roll back to which checkpoint?", checkpoints,
+                                              highlight), picked)
 
     def action_deploy(self) -> None:
         """Pick a checkpoint, then make live trade it (asks first)."""

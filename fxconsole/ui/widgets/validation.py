@@ -1,5 +1,6 @@
 """The validation panel: the newest report's metrics beside the baselines, its Monte Carlo
-percentiles drawn as a box plot, and the verdict with its reasons."""
+percentiles drawn as a box plot, the verdict with its reasons, and the report's equity
+chart (backtest over the Monte Carlo fan) drawn in text."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from textual.reactive import var
 from textual.widgets import Static
 
 from fxconsole.ui import format as fmt
+from fxconsole.ui.chart import AXIS_WIDTH, BAND_INNER, BAND_OUTER, LINE, MEDIAN, equity_chart
 from fxconsole.ui.data import ConsoleSnapshot, ValidationView
 from fxconsole.ui.widgets.common import changed, themed
 
@@ -26,6 +28,7 @@ ROWS = (("trades", "trades", lambda v: fmt.num(v, ",.0f")),
         ("total pips", "total_pips", fmt.pips))
 PERCENTILES = ("p5", "p25", "p50", "p75", "p95")
 BOX_WIDTH = 36
+CHART_ROWS_NARROW, CHART_ROWS_WIDE = 8, 14
 
 
 def boxplot(p: Mapping[str, float], width: int = BOX_WIDTH) -> tuple[str, str]:
@@ -100,6 +103,12 @@ class ValidationPanel(VerticalScroll):
             yield Static(id="validation-metrics")
             yield Static(id="validation-mc")
         yield Static(id="validation-reasons")
+        yield Static(id="validation-chart")
+
+    def on_resize(self) -> None:
+        """Fit the chart to the new width."""
+        if self.snapshot is not None and self.snapshot.validation is not None:
+            self._draw_chart(self.snapshot.validation)
 
     def watch_snapshot(self, snap: ConsoleSnapshot | None) -> None:
         """Redraw from the snapshot's validation (if it changed)."""
@@ -119,6 +128,24 @@ class ValidationPanel(VerticalScroll):
             reasons.append(v.report_error)
         self.query_one("#validation-reasons", Static).update(
             Text("\n".join(f"• {r}" for r in reasons)))
+        self._draw_chart(v)
+
+    def _draw_chart(self, v: ValidationView) -> None:
+        """The equity chart (backtest over the Monte Carlo fan) sized to the panel."""
+        equity = (v.report or {}).get("equity") or {}
+        width = max(20, self.size.width - AXIS_WIDTH - 4)
+        height = CHART_ROWS_NARROW if self.size.height < 30 else CHART_ROWS_WIDE
+        try:
+            lines = equity_chart(equity.get("backtest") or [], equity.get("fan") or {},
+                                 width, height)
+        except (ValueError, TypeError, IndexError) as exc:
+            lines = [f"equity chart: unreadable report data ({exc})"]
+        x = equity.get("x") or []
+        title = (f"Equity over {x[-1]:,} trades: backtest {LINE}, Monte Carlo median "
+                 f"{MEDIAN}, p25–p75 {BAND_INNER}, p5–p95 {BAND_OUTER}") if x and lines \
+            else "Equity chart: not in this report (validate again to draw it)"
+        self.query_one("#validation-chart", Static).update(
+            Text("\n".join([title, *lines])))
 
     @staticmethod
     def _checkpoint(v: ValidationView) -> str:
