@@ -167,7 +167,76 @@ class WorkersConfig:
     collector_sessions: int = _opt(16, "sessions a collector plays per batch", min=1)
     collector_pause: float = _opt(5.0, "seconds a collector rests between batches", min=0.0)
     validator_poll: float = _opt(5.0, "seconds between the validator's checks", gt=0.0)
-    live_bars_per_second: float = _opt(2.0, "paper broker replay speed", gt=0.0)
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """The live worker: which broker, what it trades, how the paper broker replays."""
+
+    broker: str = _opt("paper", "broker the live worker trades through", choices=("paper", "oanda"))
+    units: int = _opt(1, "units per position (max 1 position, no hedging)", min=1)
+    history_bars: int = _opt(
+        2000, "complete bars kept to compute features incrementally (>= data.mm_window + 60)",
+        min=100,
+    )
+    poll_seconds: float = _opt(1.0, "seconds between checks for a new complete bar", gt=0.0)
+    flatten_on_kill: bool = _opt(False, "the kill switch also closes the open position")
+    paper_source: str = _opt(
+        "replay", "paper bars: replay stored bars or synthesise new ones",
+        choices=("replay", "synth"),
+    )
+    paper_split: str = _opt(
+        "test", "stored bars the paper broker replays", choices=("train", "validation", "test")
+    )
+    bars_per_second: float = _opt(2.0, "paper broker replay speed (bars per second)", gt=0.0)
+    unknown_grace_seconds: float = _opt(
+        2.0, "wait before resolving an UNKNOWN order (a fresh order takes a moment to show)",
+        min=0.0,
+    )
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """Limits checked before every order; a tripped limit survives a restart."""
+
+    max_units: int = _opt(1, "largest absolute position in units", min=1)
+    daily_loss_pips: float = _opt(
+        150.0, "stop entries for the trading day after losing this many pips (0: off)", min=0.0
+    )
+    daily_loss_ccy: float = _opt(
+        0.0, "stop entries after losing this much account currency in a day (0: off)", min=0.0
+    )
+    max_orders_per_minute: int = _opt(6, "orders allowed in any 60 s window", min=1)
+    stale_price_seconds: float = _opt(
+        30.0, "refuse orders when the latest price is older than this", gt=0.0
+    )
+    stale_bar_periods: float = _opt(
+        3.0, "refuse orders when the newest complete bar is older than this many periods",
+        gt=0.0,
+    )
+
+
+@dataclass(frozen=True)
+class OandaConfig:
+    """OANDA v20 (credentials OANDA_TOKEN / OANDA_ACCOUNT come from the environment or .env)."""
+
+    environment: str = _opt(
+        "practice", "practice or live (live also needs OANDA_ALLOW_LIVE=yes in the environment)",
+        choices=("practice", "live"),
+    )
+    allow_live: bool = _opt(False, "explicit opt-in to trade a live account")
+    api_url: str = _opt("", "REST base URL (empty: OANDA's for the environment; env OANDA_API_URL)")
+    stream_url: str = _opt(
+        "", "stream base URL (empty: OANDA's for the environment; env OANDA_STREAM_URL)"
+    )
+    connect_timeout: float = _opt(5.0, "HTTP connect timeout, seconds", gt=0.0)
+    read_timeout: float = _opt(10.0, "HTTP read timeout, seconds", gt=0.0)
+    stream_silence_seconds: float = _opt(
+        20.0, "reconnect the pricing stream after this long without data or heartbeat", gt=0.0
+    )
+    retries: int = _opt(4, "retries of a read on 429 / 5xx / timeout (orders never)", min=0)
+    backoff_seconds: float = _opt(0.5, "first retry delay (doubles, jittered)", gt=0.0)
+    backoff_cap_seconds: float = _opt(8.0, "largest retry delay", gt=0.0)
 
 
 @dataclass(frozen=True)
@@ -196,6 +265,9 @@ class Config:
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     workers: WorkersConfig = field(default_factory=WorkersConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    oanda: OandaConfig = field(default_factory=OandaConfig)
 
     def validated(self) -> Config:
         """Check cross-key rules; return self."""
@@ -220,6 +292,15 @@ class Config:
             raise ConfigError(
                 f"ppo.batch_size = {self.ppo.batch_size} exceeds the rollout size "
                 f"ppo.n_steps * ppo.n_envs = {self.ppo.n_steps * self.ppo.n_envs}"
+            )
+        if self.live.history_bars < self.data.mm_window + 60:
+            raise ConfigError(
+                f"live.history_bars = {self.live.history_bars} must be at least "
+                f"data.mm_window + 60 = {self.data.mm_window + 60} (features need that history)"
+            )
+        if self.live.units > self.risk.max_units:
+            raise ConfigError(
+                f"live.units = {self.live.units} exceeds risk.max_units = {self.risk.max_units}"
             )
         return self
 

@@ -150,7 +150,72 @@ CREATE TABLE events (
 CREATE INDEX events_ts ON events (ts);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+ORDER_STATES = ("INTENT", "SENT", "FILLED", "CANCELLED", "REJECTED", "UNKNOWN", "NOT_FOUND")
+
+# Live trading (issue 7): the order journal, the live worker's persistent switches and
+# tripped limits, and the paper broker's own account.
+V2 = f"""
+CREATE TABLE orders (
+    id INTEGER PRIMARY KEY,
+    client_id TEXT NOT NULL UNIQUE,
+    run TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    broker TEXT NOT NULL,
+    instrument TEXT NOT NULL,
+    units INTEGER NOT NULL,
+    purpose TEXT NOT NULL,
+    bar_ts REAL,
+    decision_price REAL,
+    created REAL NOT NULL,
+    sent REAL,
+    state TEXT NOT NULL CHECK (state IN ({_in(ORDER_STATES)})),
+    filled_units INTEGER,
+    fill_price REAL,
+    cost_pips REAL,
+    pl REAL,
+    order_id TEXT NOT NULL DEFAULT '',
+    transaction_id TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    code TEXT NOT NULL DEFAULT '',
+    updated REAL NOT NULL
+);
+CREATE INDEX orders_state ON orders (state);
+CREATE INDEX orders_created ON orders (created);
+
+CREATE TABLE live_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL CHECK (json_valid(value)),
+    updated REAL NOT NULL
+);
+
+CREATE TABLE paper_account (
+    instrument TEXT PRIMARY KEY,
+    units INTEGER NOT NULL DEFAULT 0,
+    avg_price REAL,
+    balance REAL NOT NULL DEFAULT 0,
+    realised_pips REAL NOT NULL DEFAULT 0,
+    clock REAL,
+    cursor INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL DEFAULT '',
+    last_transaction INTEGER NOT NULL DEFAULT 0,
+    updated REAL NOT NULL
+);
+
+CREATE TABLE paper_orders (
+    transaction_id INTEGER PRIMARY KEY,
+    client_id TEXT NOT NULL UNIQUE,
+    instrument TEXT NOT NULL,
+    units INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    price REAL,
+    cost_pips REAL NOT NULL DEFAULT 0,
+    pl REAL NOT NULL DEFAULT 0,
+    reason TEXT NOT NULL DEFAULT '',
+    ts REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
