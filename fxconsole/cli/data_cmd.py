@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fxconsole.cli.common import CliError, Context
+from fxconsole.cli.download_cmd import add_download_parser
 from fxconsole.config import ConfigError, with_overrides
 from fxconsole.market.bars import TIMEFRAME_SECONDS, BarsError
 from fxconsole.market.sessions import SPLITS
@@ -37,7 +38,8 @@ SYNTH_STAGES = ("synthesise", "store bars", "features", "store features")
 
 def add_parser(sub: Any) -> None:
     """Register the ``data`` sub-commands."""
-    p = sub.add_parser("data", help="market data: import, synth, info, export, sessions")
+    p = sub.add_parser("data",
+                       help="market data: import, download, synth, info, export, sessions")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     imp = dsub.add_parser("import", help="import a bar file (format auto-detected)")
@@ -76,6 +78,8 @@ def add_parser(sub: Any) -> None:
     ses.add_argument("--split", choices=SPLITS, required=True)
     ses.add_argument("--out", type=Path, required=True, help="FILE.csv or FILE.parquet")
     ses.set_defaults(handler=_sessions)
+
+    add_download_parser(dsub)
 
 
 def _series_args(p: argparse.ArgumentParser) -> None:
