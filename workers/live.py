@@ -1,122 +1,115 @@
-"""The live worker with the paper broker: trades the deployed checkpoint on replayed bars.
+"""The live worker: trades the run's deployed checkpoint through the configured broker.
 
-Until the live-trading issue adds OANDA, "live" replays the test split's sessions bar by
-bar at ``live.bars_per_second`` through the environment's own step core (SPEC §4 costs)
-and obeys deploy, pause-entries, resume-entries and kill-switch.
+The loop is :class:`fxconsole.broker.trader.LiveTrader` (paper broker by default, OANDA
+with ``live.broker = "oanda"``): warm-up and reconciliation at start, then one step per
+poll. Commands: ``deploy CHECKPOINT``, ``pause-entries``, ``resume-entries`` (also
+releases the kill switch), ``kill-switch`` (stops entries; flattens if
+``live.flatten_on_kill``) and ``flatten``. Only one trader runs per workspace (the
+``data/live.lock`` file lock; ``fxconsole live`` takes it too).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError
-from fxconsole.agents.ppo.inference import NumpyActor, load_actor
-from fxconsole.evaluation.backtest import backtest_starts
+from fxconsole.agents.ppo.inference import load_actor
+from fxconsole.broker.factory import live_gate_sigma, make_broker
+from fxconsole.broker.trader import LiveTrader
+from fxconsole.ops.lock import AlreadyRunning, SupervisorLock
 from fxconsole.ops.runtime import WorkerRuntime
-from fxconsole.trading.core import BUY, CLOSE, HOLD, SELL
-from fxconsole.trading.env import TradingEnv
-from fxconsole.trading.market_data import load_market_data
 
 logger = logging.getLogger(__name__)
-SPLIT = "test"
-
-
-@dataclass
-class LiveState:
-    """Operator switches and totals of the paper account."""
-
-    actor: NumpyActor | None = None
-    deployed: str = ""
-    entries_paused: bool = False
-    kill_switch: bool = False
-    realised_pips: float = 0.0
-    trades: int = 0
-    decisions: int = 0
+LOCK_NAME = "live.lock"
+LOCK_RETRY_SECONDS = 5.0
 
 
 def main(rt: WorkerRuntime) -> None:
-    """Replay sessions forever; decide every bar with the deployed policy."""
+    """Trade until told to stop."""
+    lock = _take_lock(rt)
+    if lock is None:
+        return
+    try:
+        _trade(rt)
+    finally:
+        lock.release()
+
+
+def _trade(rt: WorkerRuntime) -> None:
     cfg = rt.config
-    data = load_market_data(rt.workspace.market_db, cfg.data.symbol, cfg.data.timeframe)
-    env = TradingEnv(split=SPLIT, data=data, config=cfg)
-    starts = backtest_starts(data.split_starts(SPLIT), cfg.data.session_bars)
-    st = LiveState()
-    rt.handlers.update({
-        "deploy": lambda args: _deploy(rt, st, args),
-        "pause-entries": lambda args: _switch(st, "entries_paused", True),
-        "resume-entries": lambda args: _resume(st),
-        "kill-switch": lambda args: _switch(st, "kill_switch", True),
-    })
-    _load_deployed(rt, st)
-    k = 0
+    try:
+        broker = make_broker(cfg, rt.workspace, rt.conn)
+    except Exception as exc:
+        rt.writer.event("error", "broker", f"cannot start the {cfg.live.broker} broker: {exc}")
+        rt.writer.flush()
+        raise
+    try:
+        trader = LiveTrader(broker, rt.conn, None, cfg, rt.writer, run=rt.run, worker=rt.name,
+                            gate_sigma_pips=live_gate_sigma(cfg, rt.workspace))
+        _load_deployed(rt, trader)
+        rt.handlers.update({
+            "deploy": lambda args: _deploy(rt, trader, args),
+            "pause-entries": lambda args: trader.pause_entries(),
+            "resume-entries": lambda args: trader.resume_entries(),
+            "kill-switch": lambda args: trader.kill_switch(),
+            "flatten": lambda args: trader.flatten(),
+        })
+        trader.start()
+        interval = cfg.live.poll_seconds
+        if cfg.live.broker == "paper":
+            interval = min(interval, 1.0 / cfg.live.bars_per_second)
+        while not rt.stop.is_set():
+            trader.step()
+            rt.beat(int(trader.sw.totals["decisions"]))
+            rt.sleep(interval)
+        trader.close()
+    finally:
+        broker.close()
+
+
+def _take_lock(rt: WorkerRuntime) -> SupervisorLock | None:
+    """The workspace's live-trading lock; waits (beating) while another trader holds it."""
+    lock = SupervisorLock(rt.workspace.data_dir / LOCK_NAME)
+    told = False
     while not rt.stop.is_set():
-        obs, _ = env.reset(options={"start_index": int(starts[k % len(starts)])})
-        k += 1
-        done = False
-        while not done and not rt.stop.is_set():
-            action = _decide(st, obs, env.position)
-            obs, _, done, _, info = env.step(action)
-            st.decisions += 1
-            if "trade" in info:
-                st.realised_pips += info["trade"]["pips"]
-                st.trades += 1
-                rt.writer.trades(st.decisions, [info["trade"]])
-            rt.writer.write(st.decisions, {
-                "live/position": float(env.position), "live/realised_pips": st.realised_pips,
-                "live/trades": float(st.trades), "live/entries_paused": float(st.entries_paused),
-                "live/kill_switch": float(st.kill_switch),
-                "live/deployed": float(st.actor is not None)})
-            rt.sleep(1.0 / cfg.workers.live_bars_per_second)
+        try:
+            return lock.acquire()
+        except AlreadyRunning as exc:
+            if not told:
+                rt.writer.event("error", "live", f"another live trader (pid {exc.pid}) holds "
+                                f"{exc.path}: waiting for it to stop", {"pid": exc.pid})
+                told = True
+            rt.sleep(LOCK_RETRY_SECONDS)
+    return None
 
 
-def _decide(st: LiveState, obs: np.ndarray, position: int) -> int:
-    if st.kill_switch:
-        return CLOSE if position != 0 else HOLD
-    if st.actor is None:
-        return HOLD
-    action = int(st.actor(obs[None, :])[0])
-    if st.entries_paused and action in (BUY, SELL):
-        return HOLD
-    return action
-
-
-def _load_deployed(rt: WorkerRuntime, st: LiveState) -> None:
+def _load_deployed(rt: WorkerRuntime, trader: LiveTrader) -> None:
     """Trade the run's ``deployed.json`` if there is one; an unusable one trades nothing."""
     path = rt.workspace.checkpoints_dir / rt.run / "deployed.json"
     if not path.exists():
         return
     try:
-        manifest, st.actor = load_actor(path)
+        manifest, actor = load_actor(path)
     except CheckpointError as exc:
         logger.error("not trading the deployed checkpoint: %s", exc)
         rt.writer.event("error", "deploy", f"deployed checkpoint unusable: {exc}", {})
         return
-    st.deployed = manifest.model_file
+    trader.actor, trader.deployed = actor, _label(manifest.run, manifest.timesteps,
+                                                  manifest.model_file)
     logger.info("trading deployed checkpoint %s", manifest.model_file)
 
 
-def _deploy(rt: WorkerRuntime, st: LiveState, args: dict[str, Any]) -> str:
+def _deploy(rt: WorkerRuntime, trader: LiveTrader, args: dict[str, Any]) -> str:
     path = resolve_checkpoint(str(args.get("checkpoint", "")), rt.workspace.checkpoints_dir)
     if path.parent.name != rt.run:
         raise ValueError(f"{path} belongs to run {path.parent.name!r}; live trades run "
                          f"{rt.run!r}: deploy one of its checkpoints")
     manifest, actor = load_actor(path)
     RunCheckpoints(path.parent).point("deployed", manifest)
-    st.actor, st.deployed = actor, manifest.model_file
-    return f"deployed {manifest.run} @ {manifest.timesteps:,} ({manifest.model_file})"
+    return trader.deploy(actor, _label(manifest.run, manifest.timesteps, manifest.model_file))
 
 
-def _switch(st: LiveState, flag: str, value: bool) -> str:
-    setattr(st, flag, value)
-    return f"{flag.replace('_', ' ')} {'on' if value else 'off'}"
-
-
-def _resume(st: LiveState) -> str:
-    st.entries_paused = False
-    st.kill_switch = False
-    return "entries resumed (kill switch released)"
+def _label(run: str, timesteps: int, model_file: str) -> str:
+    return f"{run} @ {timesteps:,} ({model_file})"

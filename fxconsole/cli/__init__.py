@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from fxconsole.cli import (
     config_cmd,
     data_cmd,
+    live_cmd,
     ops_cmd,
     run_cmd,
     train_cmd,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
     validate_cmd.add_parser(sub)
+    live_cmd.add_parser(sub)
     config_cmd.add_parser(sub)
     return parser
 

@@ -41,7 +41,8 @@ status_seconds = 1.0
 [workers]
 collector_pause = 0.5
 validator_poll = 1.0
-live_bars_per_second = 50.0
+[live]
+bars_per_second = 50.0
 """
 
 
