@@ -260,6 +260,43 @@ def runs(conn: sqlite3.Connection) -> list[RunRow]:
     return [RunRow(*_json_at(row, 3)) for row in rows]
 
 
+@dataclass(frozen=True)
+class OrderRow:
+    """One order of the live worker's journal (times UNIX seconds)."""
+
+    id: int
+    client_id: str
+    broker: str
+    instrument: str
+    units: int
+    purpose: str
+    created: float
+    state: str
+    decision_price: float | None
+    fill_price: float | None
+    filled_units: int | None
+    reason: str
+    code: str
+
+
+def recent_orders(conn: sqlite3.Connection, run: str | None = None,
+                  limit: int = 20) -> list[OrderRow]:
+    """The journal's last ``limit`` orders (of one run if given), newest first."""
+    where, params = _where(run=run)
+    rows = conn.execute(
+        "SELECT id, client_id, broker, instrument, units, purpose, created, state,"
+        f" decision_price, fill_price, filled_units, reason, code FROM orders{where}"
+        " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
+    return [OrderRow(*row) for row in rows]
+
+
+def live_state(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The live worker's persistent state (switches, risk, position, last decisions…)
+    by key, JSON decoded."""
+    return {key: json.loads(value)
+            for key, value in conn.execute("SELECT key, value FROM live_state")}
+
+
 def _where(**filters: str | None) -> tuple[str, tuple[str, ...]]:
     """`` WHERE a = ? AND …`` for the filters that are not None (``WHERE 1`` if none)."""
     used = {name: value for name, value in filters.items() if value is not None}

@@ -23,7 +23,7 @@ import psutil
 
 from fxconsole.ops import queries
 from fxconsole.ops.commands import Command
-from fxconsole.ops.queries import EventRow, MetricValue, TradeRow, WorkerRow
+from fxconsole.ops.queries import EventRow, MetricValue, OrderRow, TradeRow, WorkerRow
 from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -108,6 +108,8 @@ class ConsoleSnapshot:
     validation: ValidationView | None
     best_sqn: float | None
     live_trades: tuple[TradeRow, ...]
+    live_state: Mapping[str, Any]
+    orders: tuple[OrderRow, ...]
     events: tuple[EventRow, ...]
     commands: tuple[Command, ...]
     updated: float | None
@@ -245,6 +247,8 @@ def read_snapshot(
         validation=_latest_validation(conn, run, ws, reports or ReportCache()),
         best_sqn=max((sqn for _, sqn in verdicts.values() if sqn is not None), default=None),
         live_trades=tuple(queries.recent_trades(conn, run, limit=10, source="live")),
+        live_state=MappingProxyType(queries.live_state(conn)),
+        orders=tuple(queries.recent_orders(conn, run, limit=10)),
         events=tuple(queries.recent_events(conn, rows)),
         commands=tuple(queries.recent_commands(conn, rows)),
         updated=_newest_update(conn),

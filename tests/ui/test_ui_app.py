@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,25 @@ async def test_the_snapshot_appears_in_every_panel(make_app: MakeApp) -> None:
     assert "1,000,000 steps (b2b2b2b2)" in seen["4"] and "+312.4" in seen["4"]
     assert "best, deployed, periodic  +1.86 passed" in seen["5"]
     assert "validator is FATAL: gave up" in seen["6"]
+
+
+async def test_live_panel_shows_broker_risk_decisions_and_orders(make_app: MakeApp,
+                                                                  store: Store) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(pilot)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: "Orders (journal)" in screen_text(app), what="live")
+        text = screen_text(app)
+        assert "paper GBP_JPY" in text and "connected" in text and "DISCONNECTED" not in text
+        assert "today" in text and "+29.6" in text and "7 / 1" in text  # fills / rejects
+        assert "11-14 22:28  BUY" in text and "187.498" in text  # a decision
+        assert "REJECTED" in text and "INSUFFICIENT_MARGIN 400" in text  # an order
+        assert re.search(r"risk +ok", text) and re.search(r"halted +no", text)
+        store.metrics(5121, {"live/connected": 0, "live/risk_tripped": 1}, worker="live")
+        store.live_state({"risk": {"tripped": "daily loss 150 pips"}})
+        await wait_for(pilot, lambda: "DISCONNECTED" in screen_text(app), what="the change")
+        assert "TRIPPED daily loss" in screen_text(app)  # the events panel has it whole
 
 
 async def test_selecting_a_worker_shows_its_log(make_app: MakeApp, store: Store) -> None:

@@ -52,6 +52,23 @@ class Store:
                            wall_clock=lambda: ts) as w:
             w.write(step, values)
 
+    def live_state(self, values: dict[str, Any]) -> None:
+        with transaction(self.conn):
+            for key, value in values.items():
+                self.conn.execute("INSERT OR REPLACE INTO live_state (key, value, updated)"
+                                  " VALUES (?, ?, ?)", (key, dumps_json(value), T0 - 5))
+
+    def order(self, client_id: str, purpose: str, units: int, state: str,
+              fill_price: float | None, created: float, reason: str = "",
+              code: str = "") -> None:
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO orders (client_id, run, worker, broker, instrument, units,"
+                " purpose, created, state, fill_price, filled_units, reason, code, updated)"
+                " VALUES (?, ?, 'live', 'paper', 'GBP_JPY', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (client_id, RUN, units, purpose, created, state, fill_price,
+                 units if state == "FILLED" else None, reason, code, created))
+
     def live_trade(self, side: str, pips: float, ts: float, bars: int = 12) -> None:
         with MetricsWriter(self.conn, RUN, "live", clock=lambda: 0.0, wall_clock=lambda: ts,
                            source="live") as w:
@@ -159,6 +176,20 @@ def fill(store: Store) -> None:
                   worker="live")
     for k, (side, pips) in enumerate([("long", 14.0), ("short", -6.5), ("long", 22.1)]):
         store.live_trade(side, pips, ts=T0 - 300 + k * 60)
+    store.metrics(5120, {"live/unrealised_pips": -3.2, "live/today_pips": 29.6,
+                         "live/connected": 1, "live/fills": 7, "live/rejects": 1,
+                         "live/unresolved": 0, "live/latency_ms": 1.8}, worker="live")
+    store.live_state({
+        "broker": {"name": "paper", "instrument": "GBP_JPY"},
+        "risk": {"tripped": None, "day_pips": 29.6},
+        "decisions": [
+            {"bar_ts": "2023-11-14T22:29:00Z", "price": 187.512, "policy": "HOLD",
+             "action": "HOLD", "reason": "policy", "state": ""},
+            {"bar_ts": "2023-11-14T22:28:00Z", "price": 187.498, "policy": "BUY",
+             "action": "BUY", "reason": "policy", "state": "FILLED"}]})
+    store.order("fx-main-1", "entry", 1, "FILLED", 187.498, T0 - 60)
+    store.order("fx-main-2", "entry", -1, "REJECTED", None, T0 - 30,
+                reason="INSUFFICIENT_MARGIN", code="400")
     store.checkpoint("latest", 1_250_000, SHA[0], 1.52, T0 - 120)
     store.checkpoint("periodic-000001000000", 1_000_000, SHA[1], 1.31, T0 - 2400)
     store.checkpoint("best", 1_000_000, SHA[1], 1.31, T0 - 2400)

@@ -1,16 +1,17 @@
-"""The live panel: broker and connection, deployed model, position, pips, risk switches,
-and the last closed trades."""
+"""The live panel: broker and connection, deployed model, position and pips, risk limits
+and switches, then the last decisions, the order journal and the closed trades."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.reactive import var
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Label, Static
 
 from fxconsole.ui import format as fmt
 from fxconsole.ui.data import ConsoleSnapshot
@@ -18,7 +19,13 @@ from fxconsole.ui.widgets.common import changed, plain, sync_rows, themed, updat
 
 AGE_SECONDS = 10  # redraw at least this often, for the ages shown
 KNOWN = ("position", "realised_pips", "unrealised_pips", "today_pips", "trades",
-         "entries_paused", "kill_switch", "deployed")
+         "entries_paused", "kill_switch", "deployed", "connected", "halted", "risk_tripped",
+         "fills", "rejects", "unresolved", "decisions", "latency_ms", "bar_latency_ms",
+         "slippage_pips")
+SHOWN_DECISIONS = 8
+ORDER_STATE_MEANING = {"FILLED": "success", "REJECTED": "error", "CANCELLED": "warning",
+                       "UNKNOWN": "error", "NOT_FOUND": "dim", "INTENT": "warning",
+                       "SENT": "warning"}
 
 
 def _position(value: float | None) -> str:
@@ -28,27 +35,56 @@ def _position(value: float | None) -> str:
     return side if abs(value) in (0, 1) else f"{side} {abs(value):,.0f}"
 
 
-class LivePanel(Vertical):
-    """State of the live worker (paper or OANDA) from its metrics and heartbeat."""
+def _table(table_id: str, columns: tuple[str, ...]) -> DataTable[Any]:
+    table: DataTable[Any] = DataTable(id=table_id, cursor_type="none", classes="live-table")
+    for label in columns:
+        table.add_column(label, key=label)
+    return table
+
+
+def _hhmm(iso: Any) -> str:
+    """``2026-11-24T13:05:00Z`` → ``11-24 13:05``."""
+    text = str(iso or "")
+    return f"{text[5:10]} {text[11:16]}" if len(text) >= 16 else text or fmt.DASH
+
+
+class LivePanel(VerticalScroll):
+    """State of the live worker (paper or OANDA) from its metrics, state and journal."""
 
     snapshot: var[ConsoleSnapshot | None] = var(None)
 
     def compose(self) -> ComposeResult:
-        """The state grid and the last trades."""
+        """The state grid, then decisions, orders and trades."""
         yield Static("No live data yet.", id="live-state")
-        table: DataTable[Any] = DataTable(id="live-trades", cursor_type="none")
-        for label in ("closed", "side", "entry", "exit", "pips", "bars"):
-            table.add_column(label, key=label)
-        yield table
+        yield Label("Last decisions", classes="section-title")
+        yield _table("live-decisions", ("bar", "policy", "action", "price", "why"))
+        yield Label("Orders (journal)", classes="section-title")
+        yield _table("live-orders", ("sent", "purpose", "units", "state", "fill", "reason"))
+        yield Label("Closed trades", classes="section-title")
+        yield _table("live-trades", ("closed", "side", "entry", "exit", "pips", "bars"))
 
     def watch_snapshot(self, snap: ConsoleSnapshot | None) -> None:
         """Redraw from the snapshot."""
         worker = None if snap is None else snap.worker(snap.worker_for_role("live"))
         if snap is None or not changed(self, (
                 snap.live, worker and worker.row, snap.live_trades, snap.checkpoints,
-                snap.taken // AGE_SECONDS)):
+                snap.live_state, snap.orders, snap.taken // AGE_SECONDS)):
             return
         update_static(self.query_one("#live-state", Static), self._state(snap))
+        decisions = list(snap.live_state.get("decisions") or [])[:SHOWN_DECISIONS]
+        sync_rows(self.query_one("#live-decisions", DataTable), [
+            (f"{d.get('bar_ts')}-{i}", [
+                plain(_hhmm(d.get("bar_ts"))), plain(str(d.get("policy", ""))),
+                plain(str(d.get("action", ""))), plain(fmt.num(d.get("price"), ".3f")),
+                plain(str(d.get("reason", "")) + (f" → {d['state']}" if d.get("state") else ""))])
+            for i, d in enumerate(decisions) if isinstance(d, Mapping)])
+        sync_rows(self.query_one("#live-orders", DataTable), [
+            (str(o.id), [plain(fmt.age(snap.taken - o.created)), plain(o.purpose),
+                         plain(f"{o.units:+,d}"),
+                         themed(self.app, o.state, ORDER_STATE_MEANING.get(o.state)),
+                         plain(fmt.num(o.fill_price, ".3f")),
+                         plain(" ".join(p for p in (o.reason, o.code) if p))])
+            for o in snap.orders])
         sync_rows(self.query_one("#live-trades", DataTable), [
             (str(t.id), [plain(fmt.age(snap.taken - t.ts)), plain(t.side),
                          plain(fmt.num(t.entry_price, ".3f")), plain(fmt.num(t.exit_price, ".3f")),
@@ -56,28 +92,43 @@ class LivePanel(Vertical):
             for t in snap.live_trades])
 
     def _state(self, snap: ConsoleSnapshot) -> Table:
-        live = snap.live
+        live, state = snap.live, snap.live_state
         worker = snap.worker(snap.worker_for_role("live"))
-        info = (worker.row.heartbeat_info if worker else None) or {}
+        broker = state.get("broker") or {}
+        risk = state.get("risk") or {}
+        halted = state.get("halted") or {}
         deployed = next((c for c in snap.checkpoints if "deployed" in c.tags), None)
-        kill = bool(live.get("kill_switch"))
-        paused = bool(live.get("entries_paused"))
         beat = None if worker is None or worker.row.heartbeat_ts is None \
             else snap.taken - worker.row.heartbeat_ts
+        connected = live.get("connected")
         cells: list[tuple[str, Text | str]] = [
             ("worker", themed(self.app, worker.row.state) if worker else fmt.DASH),
-            ("broker", str(info.get("broker", "paper"))),
-            ("connection", str(info.get("connection", f"heartbeat {fmt.age(beat)} ago"))),
+            ("broker", " ".join(str(broker[k]) for k in ("name", "instrument") if broker.get(k))
+             or fmt.DASH),
+            ("connection", fmt.DASH if connected is None else "connected" if connected
+             else themed(self.app, "DISCONNECTED", "error", bold=True)),
+            ("heartbeat", f"{fmt.age(beat)} ago"),
             ("deployed", f"{deployed.timesteps:,} steps ({deployed.sha256[:8]})" if deployed
              else ("yes" if live.get("deployed") else "nothing")),
             ("position", _position(live.get("position"))),
-            ("trades", fmt.num(live.get("trades"), ",.0f")),
-            ("realised", fmt.pips(live.get("realised_pips"))),
             ("unrealised", fmt.pips(live.get("unrealised_pips"))),
+            ("realised", fmt.pips(live.get("realised_pips"))),
             ("today", fmt.pips(live.get("today_pips"))),
-            ("entries", themed(self.app, "PAUSED", "warning", bold=True) if paused else "open"),
-            ("kill switch", themed(self.app, "ENGAGED", "error", bold=True) if kill else "off"),
-            ("risk", str(info.get("risk", fmt.DASH))),
+            ("trades", fmt.num(live.get("trades"), ",.0f")),
+            ("fills/rejects", f"{fmt.num(live.get('fills'), ',.0f')} / "
+                              f"{fmt.num(live.get('rejects'), ',.0f')}"),
+            ("unresolved", themed(self.app, f"{live['unresolved']:,.0f}", "error", bold=True)
+             if live.get("unresolved") else "0"),
+            ("entries", themed(self.app, "PAUSED", "warning", bold=True)
+             if live.get("entries_paused") else "open"),
+            ("kill switch", themed(self.app, "ENGAGED", "error", bold=True)
+             if live.get("kill_switch") else "off"),
+            ("risk", themed(self.app, f"TRIPPED {risk.get('tripped')}", "error", bold=True)
+             if live.get("risk_tripped") or risk.get("tripped") else "ok"),
+            ("halted", themed(self.app, str(halted.get("reason") or "yes"), "error", bold=True)
+             if halted or live.get("halted") else "no"),
+            ("latency", f"{fmt.num(live.get('latency_ms'), '.1f')} ms"),
+            ("slippage", fmt.pips(live.get("slippage_pips"))),
         ]
         cells += [(key, fmt.num(value, ",.4g")) for key, value in live.items()
                   if key not in KNOWN]
