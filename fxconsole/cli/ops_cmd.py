@@ -32,7 +32,7 @@ def add_parser(sub: Any) -> None:
                          description="Lifecycle: start|stop|restart WORKER|all. Trainer: "
                          "checkpoint-now, pause, resume, rollback-to CHECKPOINT. Validator: "
                          "validate CHECKPOINT. Live: deploy CHECKPOINT, pause-entries, "
-                         "resume-entries, kill-switch.")
+                         "resume-entries, kill-switch, flatten.")
     ctl.add_argument("verb")
     ctl.add_argument("target", nargs="?", help="worker name (default: the verb's worker)")
     ctl.add_argument("argument", nargs="?", help="CHECKPOINT for rollback-to/deploy/validate")

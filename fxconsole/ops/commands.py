@@ -31,7 +31,7 @@ ALLOWED_VERBS: dict[str, dict[str, tuple[str, ...]]] = {
     "trainer": {"checkpoint-now": (), "pause": (), "resume": (), "rollback-to": ("checkpoint",)},
     "validator": {"validate": ("checkpoint",)},
     "live": {"deploy": ("checkpoint",), "pause-entries": (), "resume-entries": (),
-             "kill-switch": ()},
+             "kill-switch": (), "flatten": ()},
 }
 COLUMNS = "id, created, target, verb, args, state, result, updated, issued_by"
 _INDEX_SUFFIX = re.compile(r"[-_]?\d+$")

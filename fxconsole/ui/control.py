@@ -126,8 +126,19 @@ def kill_switch(snap: ConsoleSnapshot | None) -> Request:
                        f"Release the kill switch of [b]{live}[/b]?\n\nNew entries are allowed "
                        "again.")
     return Request(live, "kill-switch", {},
-                   f"Engage the kill switch of [b]{live}[/b]?\n\nIt stops new entries at once "
-                   "and closes the open position.")
+                   f"Engage the kill switch of [b]{live}[/b]?\n\nIt stops new entries at once. "
+                   "The open position is closed too if [b]live.flatten_on_kill[/b] is on; "
+                   "[b]X[/b] flattens it.")
+
+
+def flatten(snap: ConsoleSnapshot | None) -> Request:
+    """Close live's open position at market (asks first)."""
+    live = _role(snap, "live")
+    position = None if snap is None else snap.value("live/position")
+    held = "" if position is None else (
+        " It is flat now." if position == 0 else f" It holds {position:+,.0f} units.")
+    return Request(live, "flatten", {},
+                   f"Flatten [b]{live}[/b]: close its open position at market?{held}")
 
 
 def entries(snap: ConsoleSnapshot | None, pause: bool) -> Request:

@@ -17,6 +17,7 @@ ACTIONS = (
     ("Roll back training and/or live to a checkpoint", "rollback", "b"),
     ("Deploy a checkpoint to live", "deploy", "d"),
     ("Kill switch of live (engage or release)", "kill_switch", "K"),
+    ("Flatten live: close its open position", "flatten", "X"),
     ("Pause new entries of live", "pause_entries", ""),
     ("Resume new entries of live (releases the kill switch)", "resume_entries", ""),
     ("Filter the log", "filter_logs", "/"),

@@ -105,6 +105,7 @@ KEYS = [
     (["5", "down", "down", "b", "enter", "t"],
      ("trainer", "rollback-to", {"checkpoint": model(2, 750_000)})),
     (["K", "y"], ("live", "kill-switch", {})),
+    (["X", "y"], ("live", "flatten", {})),
 ]
 
 

@@ -51,7 +51,7 @@ FOOTER = {
     "workers": {"restart_worker", "stop_worker", "start_worker", "filter_logs", "toggle_log"},
     "training": {"checkpoint_now", "pause_resume", "rollback"},
     "validation": {"rollback", "deploy"},
-    "live": {"deploy", "kill_switch"},
+    "live": {"deploy", "kill_switch", "flatten"},
     "checkpoints": {"rollback", "deploy"},
     "events": set(),
 }
@@ -74,6 +74,7 @@ class MainScreen(Screen[None]):
                 tooltip="Resume training from a checkpoint and/or deploy it"),
         Binding("d", "deploy", "Deploy", tooltip="Deploy a checkpoint to live"),
         Binding("K", "kill_switch", "Kill switch", tooltip="Live: kill switch on/off"),
+        Binding("X", "flatten", "Flatten", tooltip="Live: close the open position"),
         Binding("slash", "filter_logs", "Filter", key_display="/",
                 tooltip="Show only the log lines containing a text"),
         Binding("l", "toggle_log", "Log", tooltip="Move between the workers table and the log"),
@@ -263,6 +264,10 @@ class MainScreen(Screen[None]):
     def action_kill_switch(self) -> None:
         """Engage (or release) live's kill switch (asks first)."""
         self.request(control.kill_switch(self.snapshot))
+
+    def action_flatten(self) -> None:
+        """Close live's open position (asks first)."""
+        self.request(control.flatten(self.snapshot))
 
     def action_pause_entries(self) -> None:
         """Stop live opening positions."""
