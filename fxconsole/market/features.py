@@ -339,6 +339,33 @@ def compute_features(
     return out
 
 
+class FeatureWorkspace:
+    """Preallocated buffers to compute the features of series of up to ``rows`` rows
+    serially, without allocating: the live worker computes its newest bar's features from
+    the last few thousand bars with the very kernel :func:`compute_features` uses."""
+
+    def __init__(self, rows: int) -> None:
+        """Buffers for ``rows`` rows (``rows`` >= 1)."""
+        if rows < 1:
+            raise ValueError(f"rows must be >= 1, got {rows}")
+        self.rows = int(rows)
+        self.tables = _time_tables()
+        self.work: F64 = np.empty((_WORK_ROWS, self.rows), dtype=np.float64)
+        self.out: F64 = np.empty((self.rows, N_FEATURES), dtype=np.float64)
+
+    def compute(self, close: F64, high: F64, low: F64, hours: F64, pip: float,
+                window: int) -> F64:
+        """The features of every row (a view into the workspace, valid until the next call).
+
+        Inputs are float64 1-D arrays of equal length ``n <= rows`` (not checked: this is
+        the hot path; :func:`compute_features` is the checked entry point).
+        """
+        n = close.shape[0]
+        _features_kernel(close, high, low, hours, pip, window, self.tables, self.work[:, :n],
+                         self.out[:n])
+        return self.out[:n]
+
+
 def compute_sigma20(close: npt.ArrayLike, pip: float) -> F64:
     """Compute the raw σ20 of each row, in pips.
 

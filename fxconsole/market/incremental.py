@@ -3,10 +3,10 @@
 The live worker receives complete bars one at a time. :class:`IncrementalFeatures` keeps
 the last ``history_bars`` of them in a bounded buffer and computes the features of the
 newest one by running the very kernel behind
-:func:`~fxconsole.market.features.compute_features` (``_features_kernel``, serially,
-without the parallel chunking) over the buffer's tail: the longest look-back of any
-feature (``window + 60`` rows) is always inside that tail, so the values equal those of
-one offline pass over the whole series, bit for bit. ``H_t`` is computed once per bar
+:func:`~fxconsole.market.features.compute_features` (serially, through
+:class:`~fxconsole.market.features.FeatureWorkspace`) over the buffer's tail: the longest
+look-back of any feature (``window + 60`` rows) is always inside that tail, so the values
+equal those of one offline pass over the whole series, bit for bit. ``H_t`` is computed once per bar
 when it arrives.
 
 Pure: arrays in, arrays out; no clock or I/O.
@@ -23,14 +23,11 @@ import numpy.typing as npt
 
 from fxconsole.market.bars import F64, I64
 from fxconsole.market.features import (
-    _WORK_ROWS,
     DEFAULT_WINDOW,
     LONG_LAG,
-    N_FEATURES,
     RANGE_ROWS,
     SIGMA_CHANGES,
-    _features_kernel,
-    _time_tables,
+    FeatureWorkspace,
     compute_sigma20,
 )
 from fxconsole.market.fxcalendar import NS_PER_DAY, NS_PER_HOUR, week_open_ns
@@ -85,9 +82,7 @@ class IncrementalFeatures:
         self._end = 0  # one past the newest row
         self._week_open = -_SAME_WEEK_NS  # cached week open of the newest bar
         rows = lookback_rows(self.window)
-        self._tables = _time_tables()
-        self._work: F64 = np.empty((_WORK_ROWS, rows), dtype=np.float64)
-        self._out: F64 = np.empty((rows, N_FEATURES), dtype=np.float64)
+        self._kernel = FeatureWorkspace(rows)
 
     def __len__(self) -> int:
         return self._end - self._start
@@ -209,10 +204,10 @@ class IncrementalFeatures:
         n = self._end - first
         values = self._values
         rows = slice(first, self._end)
-        _features_kernel(values[_CLOSE, rows], values[_HIGH, rows], values[_LOW, rows],
-                         values[_HOURS, rows], self.pip, self.window, self._tables,
-                         self._work[:, :n], self._out[:n])
-        result: F64 = self._out[n - 1].copy()
+        out = self._kernel.compute(values[_CLOSE, rows], values[_HIGH, rows],
+                                   values[_LOW, rows], values[_HOURS, rows], self.pip,
+                                   self.window)
+        result: F64 = out[n - 1].copy()
         return result
 
     def sigma20(self) -> float:
