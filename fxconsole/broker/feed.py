@@ -3,19 +3,38 @@
 :meth:`BarFeed.warm_up` fills the features with the newest ``history_bars`` bars;
 :meth:`BarFeed.poll` asks for as many bars as the broker's clock says may have completed
 since the newest one kept (all of the history after an outage) and returns only the new
-ones. If the broker cannot bridge the gap, the features start over from what it has.
+ones (in the weekend closure, only since the week's close). If the broker cannot bridge
+the gap, the features start over from what it has.
 """
 
 from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 from fxconsole.broker.base import Bar, Broker
 from fxconsole.market.bars import F64
+from fxconsole.market.fxcalendar import NS_PER_DAY, is_weekend, week_open_ns
 from fxconsole.market.incremental import IncrementalFeatures
 from fxconsole.trading.market_data import iso_utc
 
 logger = logging.getLogger(__name__)
+
+
+TRADING_WEEK_NS = 5 * NS_PER_DAY  # Sunday 17:00 to Friday 17:00 New York
+
+
+def trading_now(now_ns: int) -> int:
+    """``now_ns``, or in the weekend closure the week's close (no bar completes after it).
+
+    So a poll on a Saturday asks for the few bars since the week's last one, not for the
+    whole history (which it would every poll until Sunday's open).
+    """
+    stamp = np.array([now_ns], dtype=np.int64)
+    if not is_weekend(stamp)[0]:
+        return now_ns
+    return min(now_ns, int(week_open_ns(stamp)[0]) + TRADING_WEEK_NS)
 
 
 class BarFeed:
@@ -62,7 +81,7 @@ class BarFeed:
         last = self.features.last_ts
         if last is None:
             return self.broker.candles(self.instrument, self.granularity, self.history_bars)
-        behind = (self.broker.now() - last) // self.period_ns
+        behind = (trading_now(self.broker.now()) - last) // self.period_ns
         count = int(min(max(behind + 2, 3), self.history_bars))
         bars = self.broker.candles(self.instrument, self.granularity, count)
         if bars and bars[0].ts > last and count < self.history_bars:

@@ -5,7 +5,9 @@ every journaled order that may have reached the broker (INTENT, SENT, UNKNOWN) i
 resolved by its client id — found: its outcome is recorded; not found after
 ``live.unknown_grace_seconds``: NOT_FOUND — and then the journal's position is compared
 with the broker's. A mismatch halts trading (persisted), raises an error event and assumes
-nothing: only an explicit flatten may trade until it is resolved.
+nothing: only an explicit flatten may trade until it is resolved. An exit resolved after
+its bar (after a crash, or a lost reply) reports its trade once, replayed from the
+journal's entry to the exit's bar; a fill of an earlier trading day does not count today.
 
 :meth:`LiveTrader.step` polls for new complete bars. On a new bar: features, observation,
 the policy's action, the rules of :mod:`.decision`, the risk limits, then an order:
@@ -364,7 +366,8 @@ class LiveTrader:
             return ""
         text = "; ".join(v.message for v in violations)
         codes = ",".join(v.code for v in violations)
-        if codes != self._last_violation and codes != riskmod.MARKET_CLOSED:
+        # A closed market is no alert, nor what comes with it (a stale price or bar).
+        if codes != self._last_violation and riskmod.MARKET_CLOSED not in codes.split(","):
             self.sink.event("warning", "risk", f"order of {units:+d} refused: {text}",
                             {"codes": codes})
         self._last_violation = codes
@@ -379,8 +382,9 @@ class LiveTrader:
             self._last_fill["live/bar_latency_ms"] = (now - bar_ts - self.period_ns) / 1e6
         try:
             return self.desk.send(units, purpose, bar_ts, price)
-        except AuthError:
+        except AuthError as exc:
             self.reconciled = False
+            self._disconnected(exc, "error")
             raise
 
     def _apply(self, order: JournalOrder, result: OrderResult) -> None:
@@ -399,7 +403,8 @@ class LiveTrader:
             direction = 1 if order.units > 0 else -1
             self._last_fill["live/slippage_pips"] = (
                 (result.price - order.decision_price) / self.pip * direction)
-        self._risk_update(realised_ccy=result.pl)
+        today = self._filled_today(result)
+        self._risk_update(realised_ccy=result.pl if today else 0.0)
         if result.units != order.units:
             logger.warning("order %s filled %+d of %+d units", order.client_id, result.units,
                            order.units)
@@ -407,17 +412,62 @@ class LiveTrader:
         elif order.purpose == OPEN:
             self.tracker.open(1 if order.units > 0 else -1, order.decision_price or 0.0,
                               order.bar_ts or 0)
-        elif not self.tracker.flat:
+        elif not self.tracker.flat and self.tracker.last_ts == order.bar_ts:
             exit_price = order.decision_price if order.purpose == FLATTEN else None
             trade = self.tracker.close(order.bar_ts or 0, exit_price, order.purpose == FORCED)
-            self._closed(trade)
+            self._closed(trade, today)
+        else:  # an exit resolved after its bar (at start-up: the tracker is not rebuilt yet)
+            replayed = self._replayed_trade(order)
+            if not self.tracker.flat:
+                self._rebuild_tracker(self.journal.believed_position(self.instrument))
+            if replayed is not None:
+                self._closed(replayed, today)
 
-    def _closed(self, trade: dict[str, Any]) -> None:
+    def _filled_today(self, result: OrderResult) -> bool:
+        """True if the fill belongs to the current trading day (its P/L counts today)."""
+        if result.ts <= 0:
+            return True
+        now = self.broker.now()
+        return riskmod.trading_day_start(result.ts) == riskmod.trading_day_start(now)
+
+    def _replayed_trade(self, order: JournalOrder) -> dict[str, Any] | None:
+        """The trade an exit order closed, replayed from the journal's entry fill.
+
+        For an exit whose outcome was resolved after its bar (an UNKNOWN outcome, or a
+        crash between sending and recording it): the position it closed is the one the
+        fills journaled before it held; the trade runs from that position's entry to the
+        exit order's bar over the kept bars, and exits at the exit's decision price.
+        None if the journal knew no such position (e.g. a flatten of a mismatch).
+        """
+        before = [o for o in self.journal.filled_since_baseline(self.instrument)
+                  if o.id < order.id]
+        held = self.journal.baseline()["units"] + sum(o.filled_units or 0 for o in before)
+        side = (held > 0) - (held < 0)
+        if side == 0 or order.units * side >= 0 or order.bar_ts is None:
+            return None
+        entry = next((o for o in reversed(before)
+                      if o.purpose == OPEN and (o.filled_units or 0) * side > 0), None)
+        if entry is None or entry.bar_ts is None or entry.decision_price is None:
+            logger.warning("order %s closed a position without a journaled entry: no trade "
+                           "reported", order.client_id)
+            return None
+        tracker = PositionTracker(self.pip, self.config.env.spread_pips)
+        tracker.open(side, entry.decision_price, entry.bar_ts)
+        ts, close = self.features.ts, self.features.close
+        first = int(np.searchsorted(ts, entry.bar_ts, side="right"))
+        last = int(np.searchsorted(ts, order.bar_ts, side="right"))
+        for i in range(first, last):
+            tracker.mark(float(close[i]), int(ts[i]))
+        return tracker.close(order.bar_ts, order.decision_price, order.purpose == FORCED)
+
+    def _closed(self, trade: dict[str, Any], today: bool = True) -> None:
+        """Count a closed trade (once: its order was just settled) and persist the totals."""
         totals = self.sw.totals
         totals["trades"] += 1
         totals["realised_pips"] += trade["pips"]
         self.sink.trades(int(totals["decisions"]), [trade])
-        self._risk_update(realised_pips=trade["pips"])
+        self._risk_update(realised_pips=trade["pips"] if today else 0.0)
+        self.journal.set_states({keys.TOTALS: totals, keys.RISK: self.risk.to_dict()})
         logger.info("trade closed: %s %+.1f pips", trade["side"], trade["pips"])
 
     # --- risk -----------------------------------------------------------------------
