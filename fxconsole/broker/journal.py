@@ -45,6 +45,7 @@ BROKER = "broker"  # {"name", "instrument", "connected"}
 STATE_KEYS = (KILL_SWITCH, ENTRIES_PAUSED, HALTED, RISK, LAST_BAR_TS, DECISIONS, POSITION,
               TOTALS, BASELINE, DEPLOYED, BROKER)
 MAX_DECISIONS = 20
+CHECKPOINT_SECONDS = 10.0
 MAX_CLIENT_ID = 128  # OANDA's limit on client extension ids
 UNRESOLVED = (OrderState.INTENT, OrderState.SENT, OrderState.UNKNOWN)
 _COLUMNS = ("id, client_id, run, worker, broker, instrument, units, purpose, bar_ts, "
@@ -111,6 +112,13 @@ class Journal:
         """
         self.conn, self.run, self.worker, self.broker = conn, run, worker, broker
         self.clock = clock
+        self._counts: dict[tuple[OrderState, ...], int] = {}  # see count(); cleared on writes
+        # A commit that crosses SQLite's WAL threshold runs a checkpoint and waits for the
+        # disk (10–20 ms, measured): not on the way to an order. This connection leaves
+        # checkpoints to checkpoint_wal(), called after a bar's work (other processes'
+        # commits checkpoint as usual).
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._checkpointed = clock()
 
     # --- orders ---------------------------------------------------------------------
 
@@ -124,9 +132,12 @@ class Journal:
         now = self.clock()
         with immediate(self.conn):
             prefix = make_client_id(self.run, bar_ts, 0)[:-1]
+            # ids with this prefix sort in [prefix, prefix's successor): a range on the
+            # client_id index, not a scan of the table
+            upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
             seq = 1 + self.conn.execute(
-                "SELECT count(*) FROM orders WHERE client_id LIKE ? ESCAPE '\\'",
-                (_like_prefix(prefix),)).fetchone()[0]
+                "SELECT count(*) FROM orders WHERE client_id >= ? AND client_id < ?",
+                (prefix, upper)).fetchone()[0]
             client_id = make_client_id(self.run, bar_ts, seq)
             cur = self.conn.execute(
                 "INSERT INTO orders (client_id, run, worker, broker, instrument, units, purpose,"
@@ -135,6 +146,7 @@ class Journal:
                 (client_id, self.run, self.worker, self.broker, instrument, int(units), purpose,
                  ns_to_seconds(bar_ts), decision_price, now, OrderState.INTENT.value, now))
             order_id = cur.lastrowid
+        self._counts.clear()
         logger.info("order intent %s: %+d %s (%s)", client_id, units, instrument, purpose)
         return self.get(int(order_id or 0))
 
@@ -146,6 +158,7 @@ class Journal:
                               " WHERE client_id = ? AND state = ?",
                               (OrderState.SENT.value, now, now, client_id,
                                OrderState.INTENT.value))
+        self._counts.clear()
 
     def record_outcome(self, result: OrderResult) -> JournalOrder:
         """Store the broker's answer (or a resolution) for ``result.client_id``.
@@ -164,6 +177,7 @@ class Journal:
                  result.client_id))
             if cur.rowcount != 1:
                 raise KeyError(f"no journaled order {result.client_id!r}")
+        self._counts.clear()
         logger.info("order %s: %s %+d @ %s %s", result.client_id, result.state.value,
                     result.units, result.price, result.reason)
         return self.by_client_id(result.client_id)
@@ -206,12 +220,23 @@ class Journal:
             (self.broker, int(n))).fetchall()
         return [JournalOrder.from_row(r) for r in rows]
 
+    def checkpoint_wal(self, every_seconds: float = CHECKPOINT_SECONDS) -> None:
+        """Copy the WAL into the database (PASSIVE: never waits for readers) if
+        ``every_seconds`` passed since the last time; call it off the order path."""
+        now = self.clock()
+        if now - self._checkpointed >= every_seconds:
+            self._checkpointed = now
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def count(self, *states: OrderState) -> int:
-        """This broker's orders in any of ``states``."""
-        marks = ", ".join("?" * len(states))
-        return int(self.conn.execute(
-            f"SELECT count(*) FROM orders WHERE broker = ? AND state IN ({marks})",
-            (self.broker, *(s.value for s in states))).fetchone()[0])
+        """This broker's orders in any of ``states`` (counted again only after an outcome
+        was recorded here: the metrics ask every bar, and the table only grows)."""
+        if states not in self._counts:
+            marks = ", ".join("?" * len(states))
+            self._counts[states] = int(self.conn.execute(
+                f"SELECT count(*) FROM orders WHERE broker = ? AND state IN ({marks})",
+                (self.broker, *(s.value for s in states))).fetchone()[0])
+        return self._counts[states]
 
     def fills(self) -> int:
         """Filled orders of this broker."""
@@ -291,8 +316,3 @@ def push_decision(decisions: Iterable[dict[str, Any]], decision: dict[str, Any],
                   keep: int = MAX_DECISIONS) -> list[dict[str, Any]]:
     """``decision`` in front of ``decisions``, at most ``keep`` of them (pure)."""
     return [decision, *list(decisions)][:keep]
-
-
-def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"

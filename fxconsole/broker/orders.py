@@ -51,9 +51,14 @@ class OrderDesk:
     """Sends market orders of one instrument through a broker, journaled."""
 
     def __init__(self, broker: Broker, journal: Journal, instrument: str,
-                 clock: Callable[[], float] = time.time) -> None:
-        """Use ``broker`` and ``journal``; ``clock`` (UNIX s) measures the grace period."""
+                 clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        """Use ``broker`` and ``journal``; ``clock`` (UNIX s) measures the grace period;
+        ``monotonic`` stamps :attr:`sent_at`, when the last request went out (after its
+        journal commits)."""
         self.broker, self.journal, self.instrument, self.clock = broker, journal, instrument, clock
+        self.monotonic = monotonic
+        self.sent_at = 0.0
 
     def send(self, units: int, purpose: str, bar_ts: int | None,
              price: float | None) -> tuple[JournalOrder, OrderResult]:
@@ -64,6 +69,7 @@ class OrderDesk:
         """
         order = self.journal.record_intent(self.instrument, units, purpose, bar_ts, price)
         self.journal.mark_sent(order.client_id)
+        self.sent_at = self.monotonic()
         try:
             result = self.broker.market_order(OrderRequest(order.client_id, self.instrument,
                                                            units))

@@ -129,7 +129,7 @@ class LiveTrader:
         self.units = config.live.units
         self.gate_sigma_pips = gate_sigma_pips
         self.journal = Journal(conn, run, worker, broker.name, clock)
-        self.desk = OrderDesk(broker, self.journal, self.instrument, clock)
+        self.desk = OrderDesk(broker, self.journal, self.instrument, clock, self.monotonic)
         self.features = IncrementalFeatures(self.pip, config.data.mm_window,
                                             config.live.history_bars)
         self.feed = BarFeed(broker, self.instrument, self.granularity, self.period_ns,
@@ -283,11 +283,12 @@ class LiveTrader:
         if not self._guarded(poll):
             return False
         self._roll_day()
-        if not bars:
+        if bars:
+            self._on_bars(bars)
+        else:
             self._publish()
-            return False
-        self._on_bars(bars)
-        return True
+        self.journal.checkpoint_wal()  # after the bar's orders, never before them
+        return bool(bars)
 
     def _on_bars(self, bars: list[Bar]) -> None:
         seen = self.monotonic()
@@ -375,17 +376,21 @@ class LiveTrader:
 
     def _send(self, units: int, purpose: str, bar_ts: int | None, price: float | None,
               seen: float) -> tuple[JournalOrder, OrderResult]:
-        now = self.broker.now()
+        now, start = self.broker.now(), self.monotonic()
         self.risk = riskmod.record_order(self.risk, now)
-        self._last_fill = {"live/latency_ms": (self.monotonic() - seen) * 1000.0}
-        if bar_ts is not None:
-            self._last_fill["live/bar_latency_ms"] = (now - bar_ts - self.period_ns) / 1e6
         try:
             return self.desk.send(units, purpose, bar_ts, price)
         except AuthError as exc:
             self.reconciled = False
             self._disconnected(exc, "error")
             raise
+        finally:
+            sent = self.desk.sent_at
+            if sent >= start:  # the request went out: time it, journal commits included
+                self._last_fill = {"live/latency_ms": (sent - seen) * 1000.0}
+                if bar_ts is not None:  # bar close → request, on the broker's clock
+                    self._last_fill["live/bar_latency_ms"] = (
+                        (now - bar_ts - self.period_ns) / 1e6 + (sent - start) * 1000.0)
 
     def _apply(self, order: JournalOrder, result: OrderResult) -> None:
         """Update the position, risk counters and metrics for an order's outcome."""

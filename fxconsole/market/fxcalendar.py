@@ -8,6 +8,7 @@ UTC offset only changes on whole UTC hours, so an hourly offset table is exact.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -35,6 +36,7 @@ def new_york_offset_ns(ts: I64) -> I64:
     return table[hours - first]
 
 
+@lru_cache(maxsize=65536)  # the live worker asks about the same few days on every bar
 def _offset_at(hour: int) -> int:
     stamp = datetime.fromtimestamp(hour * 3600, tz=UTC)
     off = stamp.astimezone(NEW_YORK).utcoffset() or timedelta(0)

@@ -514,6 +514,9 @@ class FakeV20:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: with Nagle on, the body waits ~40 ms for the
+    # client's delayed ACK on every request
+    disable_nagle_algorithm = True
     server_fake: FakeV20
 
     def log_message(self, format: str, *args: Any) -> None:  # silence http.server
