@@ -8,6 +8,7 @@ attaches. Quitting the UI asks whether to stop the workers or leave them running
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -62,6 +63,10 @@ def stop_supervisor(pid: int) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:
+        # a supervisor this process started is its child: reap it, or it lingers as a
+        # zombie that signal 0 still finds (one started by another process is not ours)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
