@@ -130,6 +130,17 @@ def test_a_second_trader_is_refused(ws: Path, capsys: pytest.CaptureFixture[str]
     assert "another live trader" in capsys.readouterr().err
 
 
+def heartbeat(ws: Path) -> list[tuple[Any, ...]]:
+    """The worker's heartbeat rows; none while the database or its schema is not there yet
+    (the file exists a moment before the migration creates the tables)."""
+    if not (ws / "data" / "console.sqlite").exists():
+        return []
+    try:
+        return query(ws, "SELECT 1 FROM heartbeats")
+    except sqlite3.OperationalError:
+        return []
+
+
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -145,8 +156,7 @@ def test_the_live_worker_trades_and_obeys_commands(ws: Path) -> None:
                              "--run", "buyer"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        wait_for("a heartbeat", lambda: query(ws, "SELECT 1 FROM heartbeats")
-                 if (ws / "data" / "console.sqlite").exists() else None)
+        wait_for("a heartbeat", lambda: heartbeat(ws))
         conn = connect(ws / "data" / "console.sqlite")
         command = enqueue(conn, "live", "deploy", {"checkpoint": "buyer/latest"})
         wait_for("the deploy command done", lambda: query(
