@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fxconsole.broker.base import OrderResult, OrderState
-from fxconsole.broker.sqlutil import immediate, ns_to_seconds, seconds_to_ns, to_json
+from fxconsole.broker.sqlutil import ns_to_seconds, seconds_to_ns
+from fxconsole.sqlitetx import dumps_json, immediate
 
 logger = logging.getLogger(__name__)
 
@@ -299,7 +300,7 @@ class Journal:
     def set_states(self, values: dict[str, Any]) -> None:
         """Store several values in one transaction."""
         now = self.clock()
-        rows = [(key, to_json(value), now) for key, value in values.items()]
+        rows = [(key, dumps_json(value), now) for key, value in values.items()]
         with immediate(self.conn):
             self.conn.executemany(
                 "INSERT INTO live_state (key, value, updated) VALUES (?, ?, ?)"

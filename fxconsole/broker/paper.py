@@ -36,7 +36,8 @@ from fxconsole.broker.base import (
     Quote,
 )
 from fxconsole.broker.paper_bars import PaperBars
-from fxconsole.broker.sqlutil import immediate, ns_to_seconds, seconds_to_ns
+from fxconsole.broker.sqlutil import ns_to_seconds, seconds_to_ns
+from fxconsole.sqlitetx import immediate
 
 logger = logging.getLogger(__name__)
 

@@ -137,12 +137,7 @@ class DownloadState:
         Raises:
             ValueError: naming ``source`` and the bad key.
         """
-        try:
-            doc = json.loads(data)
-        except ValueError as exc:
-            raise ValueError(f"{source}: not valid JSON ({exc})") from None
-        if not isinstance(doc, dict):
-            raise ValueError(f"{source}: expected a JSON object")
+        doc = _json(data, source, dict, "a JSON object")
         if doc.get("version") != STATE_VERSION:
             raise ValueError(f"{source}: version {doc.get('version')!r}; "
                              f"allowed: {STATE_VERSION}")
@@ -183,12 +178,7 @@ def decode_page(data: bytes, source: str) -> list[CandleRow]:
     Raises:
         ValueError: naming ``source`` and the bad row.
     """
-    try:
-        doc = json.loads(data)
-    except ValueError as exc:
-        raise ValueError(f"{source}: not valid JSON ({exc})") from None
-    if not isinstance(doc, list):
-        raise ValueError(f"{source}: expected a JSON list of candles")
+    doc = _json(data, source, list, "a JSON list of candles")
     rows: list[CandleRow] = []
     for i, r in enumerate(doc, start=1):
         if not (isinstance(r, list) and len(r) == 6 and isinstance(r[0], int)):
@@ -220,3 +210,18 @@ def rows_to_raw(rows: Sequence[CandleRow], source: str) -> RawBars:
         volume=np.ascontiguousarray(table[:, 4]),
         row=np.arange(1, len(rows) + 1, dtype=np.int64),
     )
+
+
+def _json(data: bytes, source: str, kind: type, what: str) -> Any:
+    """``data`` parsed as JSON of type ``kind``.
+
+    Raises:
+        ValueError: naming ``source``: not JSON, or not ``what``.
+    """
+    try:
+        doc = json.loads(data)
+    except ValueError as exc:
+        raise ValueError(f"{source}: not valid JSON ({exc})") from None
+    if not isinstance(doc, kind):
+        raise ValueError(f"{source}: expected {what}")
+    return doc

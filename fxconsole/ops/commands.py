@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fxconsole.ops.db import dumps_json, transaction
+from fxconsole.ops.db import transaction
+from fxconsole.sqlitetx import dumps_json
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 FINISHED = (DONE, FAILED)

@@ -16,17 +16,15 @@ Rules (DESIGN.md, State):
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import math
 import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from fxconsole.ops.schema import MIGRATIONS, SchemaError, statements
+from fxconsole.sqlitetx import immediate
 
 logger = logging.getLogger(__name__)
 
@@ -108,15 +106,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             f"console database connection opened by pid {owner} used in pid {os.getpid()}: "
             "open one connection per process, after it starts"
         )
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
 
 
 def user_version(conn: sqlite3.Connection) -> int:
@@ -159,30 +150,3 @@ def _check_not_newer(conn: sqlite3.Connection, version: int, target: int) -> Non
             f"console database {name} has schema version {version}, but this fxconsole "
             f"only knows versions up to {target}: upgrade fxconsole (or use a new workspace)"
         )
-
-
-def dumps_json(value: Any) -> str:
-    """``value`` as valid JSON: non-finite floats become null, numpy values plain lists.
-
-    Unknown objects are written as their ``str``, so this never raises for odd values.
-    """
-    try:
-        return json.dumps(_finite(value), allow_nan=False, default=_json_default)
-    except (TypeError, ValueError):  # e.g. a dict with tuple keys
-        return json.dumps(str(value))
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return _finite(value.tolist())
-    return str(value)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value

@@ -23,13 +23,14 @@ from fxconsole.agents.manifest import validate_run_name
 from fxconsole.config import Config
 from fxconsole.ops import commands as cmd
 from fxconsole.ops.alerts import ALERT_KEYS, AlertTracker, active_alerts
-from fxconsole.ops.db import connect, dumps_json, transaction
+from fxconsole.ops.db import connect, transaction
 from fxconsole.ops.lock import SupervisorLock
 from fxconsole.ops.queries import latest_metrics
 from fxconsole.ops.registry import sync_checkpoints, upsert_run
 from fxconsole.ops.runtime import SUPERVISOR_PID_ENV, THREAD_VARS
 from fxconsole.ops.states import ProgramSpec, WorkerState, WorkerStatus
 from fxconsole.ops.supervisor import Supervisor
+from fxconsole.sqlitetx import dumps_json
 from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)

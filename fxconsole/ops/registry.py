@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from fxconsole.agents.manifest import Manifest
-from fxconsole.ops.db import dumps_json, transaction
+from fxconsole.ops.db import transaction
 from fxconsole.ops.writer import unix_seconds
+from fxconsole.sqlitetx import dumps_json
 
 
 def upsert_run(

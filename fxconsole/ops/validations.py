@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fxconsole.ops.db import dumps_json, transaction
+from fxconsole.ops.db import transaction
+from fxconsole.sqlitetx import dumps_json
 
 
 def record_validation(conn: sqlite3.Connection, report: dict[str, Any],

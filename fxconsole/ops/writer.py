@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from fxconsole.ops.db import dumps_json, transaction
+from fxconsole.ops.db import transaction
 from fxconsole.ops.schema import EVENT_LEVELS, SOURCES
+from fxconsole.sqlitetx import dumps_json
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fxconsole.ops.db import connect, dumps_json, migrate, transaction, user_version
+from fxconsole.ops.db import connect, migrate, transaction, user_version
 from fxconsole.ops.schema import MIGRATIONS, SCHEMA_VERSION, SchemaError, statements
+from fxconsole.sqlitetx import dumps_json
 
 TABLES = {"runs", "workers", "heartbeats", "metrics", "trades", "episodes", "checkpoints",
           "validations", "commands", "events"}

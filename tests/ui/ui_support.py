@@ -16,8 +16,9 @@ from typing import Any
 from textual.pilot import Pilot
 
 from fxconsole.ops.commands import Command, finish
-from fxconsole.ops.db import connect, dumps_json, transaction
+from fxconsole.ops.db import connect, transaction
 from fxconsole.ops.writer import MetricsWriter
+from fxconsole.sqlitetx import dumps_json
 from fxconsole.workspace import Workspace
 
 T0 = 1_700_000_000.0
