@@ -105,5 +105,5 @@ class TrainingPanel(Vertical):
                 text = (f"{title} over timesteps {series[0][0]:,}–{series[-1][0]:,} · "
                         f"min {show(min(values))} max {show(max(values))} "
                         f"last {show(values[-1])}")
-            self.query_one(f"#{name}-label", Label).update(text)
+            self.query_one(f"#{name}-label", Label).update(text, layout=False)
         update_static(self.query_one("#training-table", Static), milestone_table(snap))
