@@ -190,8 +190,8 @@ class LiveConfig:
     )
     bars_per_second: float = _opt(2.0, "paper broker replay speed (bars per second)", gt=0.0)
     unknown_grace_seconds: float = _opt(
-        2.0, "wait before resolving an UNKNOWN order (a fresh order takes a moment to show)",
-        min=0.0,
+        30.0, "an UNKNOWN order not found this long after it became UNKNOWN is NOT_FOUND "
+        "(a fresh order takes a moment to show)", min=0.0,
     )
 
 
@@ -235,6 +235,10 @@ class OandaConfig:
         20.0, "reconnect the pricing stream after this long without data or heartbeat", gt=0.0
     )
     retries: int = _opt(4, "retries of a read on 429 / 5xx / timeout (orders never)", min=0)
+    read_deadline_seconds: float = _opt(
+        30.0, "a read gives up (retries included) after this long: below the supervisor's "
+        "heartbeat timeout", gt=0.0,
+    )
     backoff_seconds: float = _opt(0.5, "first retry delay (doubles, jittered)", gt=0.0)
     backoff_cap_seconds: float = _opt(8.0, "largest retry delay", gt=0.0)
 

@@ -39,6 +39,11 @@ class Workspace:
         return self.data_dir / "console.sqlite"
 
     @property
+    def live_lock(self) -> Path:
+        """The lock that keeps one live trader per workspace (worker or ``fxconsole live``)."""
+        return self.data_dir / "live.lock"
+
+    @property
     def logs_dir(self) -> Path:
         """Worker log files."""
         return self.data_dir / "logs"

@@ -22,7 +22,6 @@ from fxconsole.ops.lock import AlreadyRunning, SupervisorLock
 from fxconsole.ops.runtime import WorkerRuntime
 
 logger = logging.getLogger(__name__)
-LOCK_NAME = "live.lock"
 LOCK_RETRY_SECONDS = 5.0
 
 
@@ -40,6 +39,7 @@ def main(rt: WorkerRuntime) -> None:
 def _trade(rt: WorkerRuntime) -> None:
     cfg = rt.config
     try:
+        gate = live_gate_sigma(cfg, rt.workspace)
         broker = make_broker(cfg, rt.workspace, rt.conn)
     except Exception as exc:
         rt.writer.event("error", "broker", f"cannot start the {cfg.live.broker} broker: {exc}")
@@ -47,7 +47,7 @@ def _trade(rt: WorkerRuntime) -> None:
         raise
     try:
         trader = LiveTrader(broker, rt.conn, None, cfg, rt.writer, run=rt.run, worker=rt.name,
-                            gate_sigma_pips=live_gate_sigma(cfg, rt.workspace))
+                            gate_sigma_pips=gate)
         _load_deployed(rt, trader)
         rt.handlers.update({
             "deploy": lambda args: _deploy(rt, trader, args),
@@ -71,7 +71,7 @@ def _trade(rt: WorkerRuntime) -> None:
 
 def _take_lock(rt: WorkerRuntime) -> SupervisorLock | None:
     """The workspace's live-trading lock; waits (beating) while another trader holds it."""
-    lock = SupervisorLock(rt.workspace.data_dir / LOCK_NAME)
+    lock = SupervisorLock(rt.workspace.live_lock)
     told = False
     while not rt.stop.is_set():
         try:

@@ -80,11 +80,17 @@ class Quote:
 
 @dataclass(frozen=True)
 class OrderRequest:
-    """A market order: ``units`` signed, ``client_id`` unique (our idempotency key)."""
+    """A market order: ``units`` signed, ``client_id`` unique (our idempotency key).
+
+    ``reduce_only``: an exit; the broker must only reduce an open position, never open
+    or grow one (OANDA ``positionFill: REDUCE_ONLY``), so an exit sent against a position
+    that changed behind our back cannot open a new one.
+    """
 
     client_id: str
     instrument: str
     units: int
+    reduce_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ synthetic ones with ``live.paper_source = "synth"``) through :class:`PaperBroker
 from __future__ import annotations
 
 import logging
-import math
 import sqlite3
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from fxconsole.broker.paper import PaperBroker
 from fxconsole.broker.paper_bars import PaperBars
 from fxconsole.config import Config
 from fxconsole.market.bars import pip_size
+from fxconsole.trading.batch import gate_threshold
 from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -79,20 +79,20 @@ def make_broker(config: Config, workspace: Workspace, conn: sqlite3.Connection, 
 
 
 def live_gate_sigma(config: Config, workspace: Workspace) -> float:
-    """The entry gate in pips: configured, calibrated on the stored train split, or off.
+    """The entry gate in pips, as training computes it (SPEC §4): configured, or calibrated
+    on the stored train split; −inf when gating is off.
 
-    Without a market store to calibrate on, gating is off (−inf) and a warning is logged.
+    Raises:
+        ValueError: gating is on but there is no stored series to calibrate on: trading
+            without the gate the policy was trained with would be another policy.
     """
-    env = config.env
-    if not env.gating:
-        return -math.inf
-    if env.gate_sigma_pips > 0.0:
-        return float(env.gate_sigma_pips)
-    try:
-        from fxconsole.trading.market_data import load_market_data
+    from fxconsole.trading.market_data import load_market_data
 
-        data = load_market_data(workspace.market_db, config.data.symbol, config.data.timeframe)
-        return data.gate_threshold(env.gate_quantile, config.data.session_bars)
+    try:
+        return gate_threshold(config, lambda: load_market_data(
+            workspace.market_db, config.data.symbol, config.data.timeframe))
     except (OSError, LookupError, ValueError) as exc:
-        logger.warning("entry gate off: cannot calibrate it (%s); set env.gate_sigma_pips", exc)
-        return -math.inf
+        raise ValueError(
+            f"entry gating is on (env.gating) but its threshold cannot be calibrated: {exc}. "
+            "Import or download the series the policy was trained on, or set "
+            "env.gate_sigma_pips to the threshold `fxconsole train` printed") from exc

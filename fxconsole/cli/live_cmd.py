@@ -23,7 +23,6 @@ from fxconsole.cli.common import CliError, Context
 from fxconsole.config import Config, ConfigError, with_overrides
 
 console = Console(highlight=False)
-LOCK_NAME = "live.lock"
 STATUS_SECONDS = 10.0
 NOTEWORTHY = ("risk", "halted", "forced", "kill switch", "entries paused")
 
@@ -123,7 +122,7 @@ def run_live(ctx: Context, args: argparse.Namespace) -> int:
     run = args.run or cfg.supervisor.run
     actor, label = _actor(ctx, args.checkpoint, run)
     ctx.workspace.ensure()
-    lock = SupervisorLock(ctx.workspace.data_dir / LOCK_NAME)
+    lock = SupervisorLock(ctx.workspace.live_lock)
     try:
         lock.acquire()
     except AlreadyRunning as exc:
@@ -145,6 +144,7 @@ def _trade(ctx: Context, cfg: Config, run: str, actor: Any, label: str,
 
     conn = connect(ctx.workspace.console_db)
     try:
+        gate = live_gate_sigma(cfg, ctx.workspace)
         broker = make_broker(cfg, ctx.workspace, conn)
     except (OSError, LookupError, ValueError, BrokerError) as exc:
         conn.close()
@@ -152,7 +152,7 @@ def _trade(ctx: Context, cfg: Config, run: str, actor: Any, label: str,
     writer = MetricsWriter(conn, run, "live", source="live")
     sink = PrintingSink(writer)
     trader = LiveTrader(broker, conn, actor, cfg, sink, run=run, worker="live",
-                        gate_sigma_pips=live_gate_sigma(cfg, ctx.workspace), deployed=label,
+                        gate_sigma_pips=gate, deployed=label,
                         observer=_print_decision)
     console.print(f"live: {broker.name} broker, {trader.instrument} {trader.granularity}, "
                   f"{'trading ' + label if actor else 'no checkpoint: holding'}; Ctrl-C stops")

@@ -7,6 +7,7 @@ that closed. The trade records and the gate threshold are shared with ``TradingE
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numba
@@ -23,13 +24,17 @@ TRADE_FIELDS = core.T_FORCED - core.T_SIDE + 1  # side … forced
 TRADE_ROW = TRADE_FIELDS + 1  # plus the session's position in the batch
 
 
-def gate_threshold(cfg: Config, data: MarketData) -> float:
-    """The σ20 gate in pips: configured, calibrated on the train split, or −inf if off."""
+def gate_threshold(cfg: Config, data: MarketData | Callable[[], MarketData]) -> float:
+    """The σ20 gate in pips: configured, calibrated on the train split, or −inf if off.
+
+    ``data`` may be a function that loads it: it is called only if calibration is needed.
+    """
     if not cfg.env.gating:
         return -np.inf
     if cfg.env.gate_sigma_pips > 0.0:
         return float(cfg.env.gate_sigma_pips)
-    return data.gate_threshold(cfg.env.gate_quantile, cfg.data.session_bars)
+    series = data() if callable(data) else data
+    return series.gate_threshold(cfg.env.gate_quantile, cfg.data.session_bars)
 
 
 def trade_record(fields: F64 | list[float], ts: I64) -> dict[str, Any]:
