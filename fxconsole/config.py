@@ -214,6 +214,10 @@ class RiskConfig:
         3.0, "refuse orders when the newest complete bar is older than this many periods",
         gt=0.0,
     )
+    week_close_minutes: float = _opt(
+        360.0, "no entries this close to Friday's close: with the forced close after "
+        "data.session_bars - 1 bars no position is held over the weekend", min=0.0,
+    )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import numpy as np
 from fxconsole.broker.base import Quote
 from fxconsole.config import RiskConfig
 from fxconsole.market.bars import NS_PER_SECOND
-from fxconsole.market.fxcalendar import NS_PER_DAY, is_weekend, week_open_ns
+from fxconsole.market.fxcalendar import NS_PER_DAY, is_weekend, week_close_ns, week_open_ns
 
 MINUTE_NS = 60 * NS_PER_SECOND
 
@@ -36,6 +36,7 @@ STALE_PRICE = "stale_price"
 NOT_TRADEABLE = "not_tradeable"
 STALE_BAR = "stale_bar"
 MARKET_CLOSED = "market_closed"
+WEEK_CLOSING = "week_closing"
 
 
 @dataclass(frozen=True)
@@ -116,12 +117,14 @@ class RiskLimits:
     max_orders_per_minute: int = 6
     stale_price_seconds: float = 30.0
     stale_bar_periods: float = 3.0
+    week_close_minutes: float = 0.0
 
     @classmethod
     def from_config(cls, cfg: RiskConfig) -> RiskLimits:
         """The limits of the ``[risk]`` config section."""
         return cls(cfg.max_units, cfg.daily_loss_pips, cfg.daily_loss_ccy,
-                   cfg.max_orders_per_minute, cfg.stale_price_seconds, cfg.stale_bar_periods)
+                   cfg.max_orders_per_minute, cfg.stale_price_seconds, cfg.stale_bar_periods,
+                   cfg.week_close_minutes)
 
     def check(self, order_units: int, position_units: int, state: RiskState, now_ns: int,
               quote: Quote | None, newest_bar_ts: int | None, period_ns: int) -> list[Violation]:
@@ -154,6 +157,10 @@ class RiskLimits:
             out.append(Violation(DAILY_LOSS, f"daily loss limit {breached} reached today "
                                              f"({state.day_pips + state.open_pips:+.1f} pips, "
                                              f"{state.day_ccy:+.2f} realised)"))
+        left = (int(week_close_ns(np.array([now_ns], dtype=np.int64))[0]) - now_ns) / 60e9
+        if 0 < left < self.week_close_minutes:
+            out.append(Violation(WEEK_CLOSING, f"the week closes in {left:.0f} min: no entries "
+                                               f"in its last {self.week_close_minutes:g} min"))
         recent = recent_orders(state, now_ns)
         if recent >= self.max_orders_per_minute:
             out.append(Violation(ORDERS_PER_MINUTE, f"{recent} orders in the last minute, "

@@ -93,6 +93,15 @@ def week_open_ns(ts: I64) -> I64:
     return local_open - new_york_offset_ns(guess)
 
 
+TRADING_WEEK_NS = 5 * NS_PER_DAY  # Sunday 17:00 to Friday 17:00 New York (no DST switch)
+
+
+def week_close_ns(ts: I64) -> I64:
+    """The Friday 17:00 New York closing the trading week of each ``ts``, in UTC ns
+    (for a ``ts`` in the weekend closure: the close just passed)."""
+    return week_open_ns(ts) + TRADING_WEEK_NS
+
+
 def hours_since_week_open(ts: I64, week_open: I64 | None = None) -> F64:
     """``H_t`` of SPEC §1: real hours elapsed from the week open to ``ts``.
 

@@ -8,6 +8,7 @@ import pytest
 
 from fxconsole.broker import risk
 from fxconsole.broker.base import Quote
+from fxconsole.config import RiskConfig
 from fxconsole.market.fxcalendar import NEW_YORK
 
 MIN = 60 * 10**9
@@ -108,3 +109,20 @@ def test_weekend_blocks_everything(units: int, position: int) -> None:
     for now in (saturday, friday_close):
         assert risk.MARKET_CLOSED in codes(units, position, risk.RiskState(), now)
     assert not risk.market_closed(ny(2024, 3, 17, 17))  # Sunday 17:00: open
+
+
+def test_no_entries_in_the_last_hours_of_the_week_so_none_is_held_over_the_weekend() -> None:
+    limits = risk.RiskLimits(week_close_minutes=360.0)
+
+    def checked(units: int, position: int, now: int) -> list[str]:
+        return [v.code for v in limits.check(units, position, risk.RiskState(), now,
+                                             fresh(now), now - 2 * MIN, MIN)]
+
+    friday_1059, friday_1101 = ny(2024, 3, 15, 10, 59), ny(2024, 3, 15, 11, 1)
+    assert checked(1, 0, friday_1059) == []  # 6 h 1 min before the 17:00 close
+    assert checked(1, 0, friday_1101) == [risk.WEEK_CLOSING]
+    assert checked(-1, 0, ny(2024, 3, 15, 16, 59)) == [risk.WEEK_CLOSING]
+    assert checked(-1, 1, ny(2024, 3, 15, 16, 59)) == []  # exits still go
+    assert checked(1, 0, ny(2024, 3, 17, 17, 1)) == []  # Sunday's open: a new week
+    # the default keeps entries session_bars (360) M1 bars away from the close
+    assert risk.RiskLimits.from_config(RiskConfig()).week_close_minutes == 360.0

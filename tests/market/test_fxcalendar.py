@@ -8,7 +8,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from fxconsole.market.fxcalendar import hours_since_week_open, is_weekend, week_open_ns
+from fxconsole.market.fxcalendar import (
+    hours_since_week_open,
+    is_weekend,
+    week_close_ns,
+    week_open_ns,
+)
 
 NY = ZoneInfo("America/New_York")
 
@@ -90,3 +95,13 @@ def test_offsets_hour_by_hour_across_switch_days() -> None:
     want = [int(d.astimezone(NY).utcoffset().total_seconds()) * 10**9 for d in hours]
     assert got.tolist() == want
     assert len(set(want)) == 2  # both switches are inside the sample
+
+
+@pytest.mark.parametrize("wednesday", [datetime(2024, 1, 10, 12), datetime(2024, 3, 13, 12),
+                                       datetime(2024, 11, 6, 12), datetime(2024, 7, 3, 12)])
+def test_week_close_is_friday_17_new_york(wednesday: datetime) -> None:
+    ny = ZoneInfo("America/New_York")
+    ts = np.array([int(wednesday.replace(tzinfo=ny).timestamp() * 1e9)], dtype=np.int64)
+    close = datetime.fromtimestamp(int(week_close_ns(ts)[0]) / 1e9, tz=ny)
+    assert (close.weekday(), close.hour, close.minute) == (4, 17, 0)
+    assert 1 <= (close.date() - wednesday.date()).days <= 2
