@@ -15,6 +15,13 @@ the tests) we register a private name for the pair of URLs instead of overwritin
 
 Trading a live account needs two explicit opt-ins: ``oanda.allow_live = true`` in the
 config and ``OANDA_ALLOW_LIVE=yes`` in the environment; the constructor refuses otherwise.
+A URL override that points at OANDA's live hosts counts as live too (it also needs
+``oanda.environment = "live"``), so an override cannot bypass the opt-ins. (A proxy in
+front of the live hosts cannot be recognised; that is on whoever sets it up.)
+
+The trader assumes a netting account (one net position per instrument): the first
+position, account or order call reads the account summary and refuses a hedging account
+(``hedgingEnabled: true``).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import oandapyV20.endpoints.accounts as accounts
 import oandapyV20.endpoints.instruments as instruments
@@ -84,22 +92,58 @@ DATETIME_HEADERS = {"Accept-Datetime-Format": "UNIX"}
 DEFAULT_URLS = {k: dict(v) for k, v in TRADING_ENVIRONMENTS.items() if k in ("practice", "live")}
 
 
-def check_live_opt_in(config: OandaConfig, environ: Mapping[str, str]) -> None:
+# OANDA's live (real money) hosts: a URL override to one of them is live.
+LIVE_HOSTS = frozenset(urlsplit(u).hostname or "" for u in DEFAULT_URLS["live"].values())
+
+
+def is_live_url(url: str) -> bool:
+    """Whether ``url`` points at one of OANDA's live (real money) hosts."""
+    try:
+        host = urlsplit(url.strip()).hostname or ""
+    except ValueError:
+        return False
+    return host.rstrip(".").lower() in LIVE_HOSTS
+
+
+def check_live_opt_in(config: OandaConfig, environ: Mapping[str, str],
+                      urls: tuple[str, ...] = ()) -> None:
     """Refuse the live environment unless both opt-ins are given.
+
+    Args:
+        config: the ``[oanda]`` section (environment and ``allow_live``).
+        environ: the environment (``OANDA_ALLOW_LIVE``).
+        urls: the resolved REST and stream base URLs; one on OANDA's live hosts makes
+            this live whatever ``config.environment`` says.
 
     Raises:
         BrokerError: naming exactly what is missing.
     """
-    if config.environment != "live":
+    live_urls = [u for u in urls if is_live_url(u)]
+    if config.environment != "live" and not live_urls:
         return
     missing = []
+    if config.environment != "live":
+        missing.append('oanda.environment = "live" in the config')
     if not config.allow_live:
         missing.append("oanda.allow_live = true in the config")
     if environ.get(ALLOW_LIVE_VAR, "").strip().lower() != "yes":
         missing.append(f"{ALLOW_LIVE_VAR}=yes in the environment")
     if missing:
-        raise BrokerError("refusing to trade the OANDA live environment (real money): "
-                          f"it needs {' and '.join(missing)}")
+        why = ""
+        if live_urls:
+            hosts = sorted({urlsplit(u.strip()).hostname or "" for u in live_urls})
+            why = f" (the URL override points at {', '.join(hosts)})"
+        raise BrokerError("refusing to trade the OANDA live environment (real money)"
+                          f"{why}: it needs {' and '.join(missing)}")
+
+
+def resolve_urls(config: OandaConfig, environ: Mapping[str, str]) -> tuple[str, str]:
+    """The API and stream base URLs: environment override, else config, else OANDA's."""
+    default = DEFAULT_URLS[config.environment]
+    api = (environ.get(API_URL_VAR) or config.api_url or default["api"]).strip().rstrip("/")
+    stream = (environ.get(STREAM_URL_VAR) or config.stream_url
+              or default["stream"]).strip().rstrip("/")
+    return api, stream
 
 
 def resolve_environment(config: OandaConfig, environ: Mapping[str, str]) -> tuple[str, str, str]:
@@ -109,9 +153,7 @@ def resolve_environment(config: OandaConfig, environ: Mapping[str, str]) -> tupl
     (see the module docstring for why).
     """
     default = DEFAULT_URLS[config.environment]
-    api = (environ.get(API_URL_VAR) or config.api_url or default["api"]).strip().rstrip("/")
-    stream = (environ.get(STREAM_URL_VAR) or config.stream_url
-              or default["stream"]).strip().rstrip("/")
+    api, stream = resolve_urls(config, environ)
     if (api, stream) == (default["api"], default["stream"]):
         return config.environment, api, stream
     digest = hashlib.sha256(f"{api}|{stream}".encode()).hexdigest()[:12]
@@ -132,7 +174,8 @@ class OandaBroker:
         stream: keep quotes fresh from the pricing stream (else every quote is a request).
 
     Raises:
-        BrokerError: the live environment without both opt-ins.
+        BrokerError: the live environment (or a URL on OANDA's live hosts) without both
+            opt-ins.
     """
 
     name = "oanda"
@@ -142,7 +185,7 @@ class OandaBroker:
                  clock: Callable[[], int] = time.time_ns, stream: bool = True,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         env = os.environ if environ is None else environ
-        check_live_opt_in(config, env)
+        check_live_opt_in(config, env, resolve_urls(config, env))
         install_log_redaction(credentials)
         self._cfg = config
         self._creds = credentials
@@ -153,6 +196,7 @@ class OandaBroker:
         self._tls = threading.local()
         self._lock = threading.RLock()
         self._api = self._new_api(self._timeout)
+        self._netting_checked = False  # the account was seen to be a netting account
         self._stream: PriceStream | None = None
         if stream:
             silence = (config.connect_timeout, config.stream_silence_seconds)
@@ -205,7 +249,9 @@ class OandaBroker:
         cfg = self._cfg
         reply = call_read(lambda: self._request(make(), what), retries=cfg.retries,
                           base=cfg.backoff_seconds, cap=cfg.backoff_cap_seconds,
-                          sleep=self._sleep, what=f"OANDA {what}")
+                          sleep=self._sleep, what=f"OANDA {what}",
+                          deadline=float(cfg.read_deadline_seconds),
+                          attempt_seconds=cfg.connect_timeout + cfg.read_timeout)
         if not isinstance(reply, dict):
             raise BrokerError(f"unexpected OANDA reply to {what}: not a JSON object")
         return reply
@@ -213,6 +259,26 @@ class OandaBroker:
     @property
     def _account_id(self) -> str:
         return self._creds.account
+
+    def _check_netting(self, summary: dict[str, Any]) -> None:
+        """Refuse a hedging account (the trader assumes one net position per instrument).
+
+        Raises:
+            BrokerError: the account summary reports ``hedgingEnabled: true``.
+        """
+        acc = summary.get("account")
+        if isinstance(acc, dict) and acc.get("hedgingEnabled") in (True, "true", "True"):
+            raise BrokerError(
+                "refusing to trade an OANDA account with hedging enabled "
+                "(hedgingEnabled: true): the trader assumes a netting account with one net "
+                "position per instrument; use an account without hedging", retriable=False)
+        self._netting_checked = True
+
+    def _ensure_netting(self) -> None:
+        """Check the account once (on the first position, account or order call)."""
+        if not self._netting_checked:
+            self._check_netting(self._read(
+                lambda: accounts.AccountSummary(self._account_id), "account summary"))
 
     # --- Broker protocol -------------------------------------------------------------
 
@@ -319,13 +385,18 @@ class OandaBroker:
 
         Raises:
             AuthError: HTTP 401/403 (the order was not accepted).
+            BrokerError: the account is a hedging account, or its summary could not be
+                read for that first check (the order was not sent).
         """
         inst = instrument_name(request.instrument)
         if request.units == 0:
             raise ValueError(f"order {request.client_id}: units must not be 0")
+        self._ensure_netting()  # raises before anything is sent
         body = {"order": {
             "type": "MARKET", "instrument": inst, "units": str(int(request.units)),
-            "timeInForce": "FOK", "positionFill": "DEFAULT",
+            "timeInForce": "FOK",
+            # REDUCE_ONLY: an exit never opens or grows a position (OANDA cancels it)
+            "positionFill": "REDUCE_ONLY" if request.reduce_only else "DEFAULT",
             "clientExtensions": {"id": request.client_id},
         }}
         result = self._send_order(request.client_id, orders.OrderCreate(self._account_id,
@@ -402,6 +473,7 @@ class OandaBroker:
     def position(self, instrument: str) -> Position:
         """Net units, average price and trade ids of the open position (flat: 0 units)."""
         inst = instrument_name(instrument)
+        self._ensure_netting()
         body = self._read(lambda: positions.OpenPositions(self._account_id), "open positions")
         pos = parse_position(inst, body)
         if pos.units and not pos.trade_ids:
@@ -412,6 +484,7 @@ class OandaBroker:
     def account(self) -> Account:
         """Balance, NAV, unrealised P/L and the last transaction id."""
         body = self._read(lambda: accounts.AccountSummary(self._account_id), "account summary")
+        self._check_netting(body)
         return parse_account(body)
 
     def transactions_since(self, transaction_id: str) -> list[dict[str, Any]]:

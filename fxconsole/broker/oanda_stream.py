@@ -5,6 +5,10 @@ stays silent that long (no price, no heartbeat — OANDA sends one every 5 s) ra
 reader and is reconnected, as is one that drops or ends. Between the failure and the next
 message of a new connection the stream is *stale*: :meth:`PriceStream.quote` returns
 None then, and the broker falls back to a pricing request.
+
+:meth:`PriceStream.close` shuts the open streaming response's socket down, which wakes a
+reader blocked on a silent stream at once (closing the session alone does not: the
+connection being read is not in its pool).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import oandapyV20.endpoints.pricing as pricing
+import requests
 from oandapyV20 import API
 
 from fxconsole.broker.base import AuthError, BrokerError, Quote
@@ -71,7 +76,8 @@ class PriceStream:
         self._last_error = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._api: API | None = None
+        self._api: API | None = None  # the open connection's session (under the lock)
+        self._response: requests.Response | None = None  # its streaming response
 
     # --- public ----------------------------------------------------------------------
 
@@ -109,9 +115,12 @@ class PriceStream:
             )
 
     def close(self, timeout: float = 2.0) -> None:
-        """Stop the reader thread (it also stops by itself at its next message or timeout)."""
-        self._stop.set()
-        api = self._api
+        """Stop the reader thread: interrupt the open stream and wait up to ``timeout``."""
+        with self._lock:
+            self._stop.set()
+            api, response = self._api, self._response
+        if response is not None:
+            _interrupt(response)
         if api is not None:
             try:
                 api.close()
@@ -154,7 +163,14 @@ class PriceStream:
             self._resubscribe = False
         got = False
         api = self._make_api()
-        self._api = api
+        api.client.hooks["response"].append(self._remember_response)
+        with self._lock:  # close() sees this session (or we see close()'s stop)
+            stopped = self._stop.is_set()
+            if not stopped:
+                self._api, self._response = api, None
+        if stopped:
+            api.close()
+            return False
         endpoint = pricing.PricingStream(self._creds.account,
                                          params={"instruments": instruments})
         error = "stream ended"
@@ -177,12 +193,21 @@ class PriceStream:
             with self._lock:
                 self._connected = False
                 self._last_error = error
-            self._api = None
+                self._api, self._response = None, None
             try:
                 api.close()
             except Exception:
                 logger.debug("closing the pricing stream session failed", exc_info=True)
         return got
+
+    def _remember_response(self, response: requests.Response, *args: Any,
+                           **kwargs: Any) -> None:
+        """requests' response hook: keep the streaming response so close() can cut it."""
+        with self._lock:
+            self._response = response
+            stopped = self._stop.is_set()
+        if stopped:
+            _interrupt(response)
 
     def _on_message(self, message: Any) -> None:
         if not isinstance(message, dict):
@@ -200,3 +225,18 @@ class PriceStream:
             self._connected = True
             if quote is not None:
                 self._quotes[str(message.get("instrument", ""))] = quote
+
+
+def _interrupt(response: requests.Response) -> None:
+    """Shut a streaming response's socket down (wakes a blocked reader), then close it."""
+    raw = getattr(response, "raw", None)
+    try:
+        shutdown = getattr(raw, "shutdown", None)  # urllib3 >= 2.3
+        if shutdown is not None:
+            shutdown()
+    except Exception:  # already released or closed: nothing to wake
+        logger.debug("shutting the pricing stream socket down failed", exc_info=True)
+    try:
+        response.close()
+    except Exception:
+        logger.debug("closing the pricing stream response failed", exc_info=True)

@@ -4,6 +4,10 @@ Pure logic: the caller turns transport errors into :class:`BrokerError` (with ``
 ``retriable`` and optionally ``retry_after``), :func:`call_read` decides what to retry.
 Retried: HTTP 429, every 5xx, timeouts and connection errors (``retriable=True``).
 Not retried: other 4xx. HTTP 401/403 always surface as :class:`AuthError`.
+
+A read may also have a total ``deadline``: retries stop once the next wait (plus the time
+one attempt may take) would pass it, and a Retry-After is cut to the time left, so a read
+cannot block much longer than the supervisor's heartbeat allows.
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ def _as_auth_error(exc: BrokerError) -> AuthError:
 def call_read(
     fn: Callable[[], T], *, retries: int, base: float, cap: float,
     sleep: Callable[[float], None] = time.sleep, rng: Callable[[], float] = random.random,
-    what: str = "read",
+    what: str = "read", deadline: float | None = None, attempt_seconds: float = 0.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Call ``fn`` and retry it on retriable :class:`BrokerError` up to ``retries`` times.
 
@@ -64,14 +69,22 @@ def call_read(
         sleep: how to wait (tests pass a recorder).
         rng: uniform [0, 1) source for the jitter.
         what: the read's name for log lines (must not hold secrets).
+        deadline: seconds from the first attempt by which the read must be over (None: no
+            limit). No retry is made when its wait plus ``attempt_seconds`` would end past
+            it; a Retry-After longer than the time left is cut to the time left.
+        attempt_seconds: how long one attempt may take (the request timeouts), so that the
+            last retry also ends within the deadline.
+        clock: monotonic seconds (tests pass a fake).
 
     Returns:
         What ``fn`` returned.
 
     Raises:
         AuthError: on HTTP 401/403, at once.
-        BrokerError: a non-retriable error at once, or the last error after ``retries``.
+        BrokerError: a non-retriable error at once, or the last error after ``retries``
+            or when the deadline leaves no room for another attempt.
     """
+    start = clock()
     attempt = 0
     while True:
         try:
@@ -82,9 +95,15 @@ def call_read(
             if not is_retriable(exc) or attempt >= retries:
                 raise
             delay = backoff_delay(attempt, base, cap, rng)
+            left = (float("inf") if deadline is None
+                    else deadline - (clock() - start) - attempt_seconds)
             retry_after = getattr(exc, "retry_after", None)
             if isinstance(retry_after, int | float) and retry_after > 0:
-                delay = max(delay, min(float(retry_after), RETRY_AFTER_MAX))
+                delay = max(delay, min(float(retry_after), RETRY_AFTER_MAX, left))
+            if delay > left:
+                logger.warning("%s failed (%s); no retry: the %g s deadline would pass",
+                               what, exc, deadline)
+                raise
             attempt += 1
             logger.warning("%s failed (%s); retry %d/%d in %.2f s", what, exc, attempt,
                            retries, delay)

@@ -24,6 +24,15 @@ Scripting (all thread-safe):
 * ``now_ns``: the server clock (None: the real time); candles at or after it do not
   exist, the one containing it is ``complete: false``.
 * ``release_stalls()``: let stalled handlers finish.
+* ``hedging_enabled``: what the account summary reports as ``hedgingEnabled`` (default
+  False: a netting account).
+
+Orders honour ``positionFill``: ``"REDUCE_ONLY"`` only reduces the open position. An order
+that would open or increase one (flat account, or the same side) is cancelled with
+``REDUCE_ONLY_CANCEL_REASON``; one larger than the opposite position fills only the
+units that close it. (OANDA documents REDUCE_ONLY as "only reduce an existing Position"
+but its OrderCancelReason list has no reason for it, so the reason is the fake's own; the
+broker passes any cancel reason through unchanged.)
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ NS = 1_000_000_000
 MAX_COUNT = 5000
 TOKEN = "f4k3t0k3n0a1b2c3d4e5f60718293a4b5c6d7e8f9-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 ACCOUNT = "101-004-7654321-001"
+# The fake's cancel reason for a REDUCE_ONLY order that would open or grow a position.
+REDUCE_ONLY_CANCEL_REASON = "POSITION_FILL_REDUCE_ONLY"
 ENDPOINTS = ("candles", "pricing", "stream", "orders.create", "orders.get",
              "transactions.get", "transactions.sinceid", "openPositions", "openTrades",
              "summary")
@@ -138,6 +149,7 @@ class FakeV20:
         self.stall_seconds = 10.0
         self.sinceid_limit = 1000
         self.positions_include_trade_ids = True
+        self.hedging_enabled = False
         self.requests: list[Received] = []
         self.stream_connections = 0
         self._lock = threading.RLock()
@@ -446,18 +458,27 @@ class FakeV20:
                              "lastTransactionID": reject["id"],
                              "errorCode": reject_reason,
                              "errorMessage": f"The order was rejected: {reject_reason}"}
+            position_fill = str(spec.get("positionFill") or "DEFAULT")
             order = {"id": create["id"], "createTime": create["time"], "type": "MARKET",
                      "instrument": instrument, "units": str(units), "timeInForce": "FOK",
-                     "positionFill": "DEFAULT", "state": "PENDING",
+                     "positionFill": position_fill, "state": "PENDING",
                      "clientExtensions": spec.get("clientExtensions") or {}}
             self.orders[order["id"]] = order
             if client_id:
                 self.client_ids[client_id] = order["id"]
             reply: dict[str, Any] = {"orderCreateTransaction": create}
+            cancel_reason = None
             if outcome.startswith("cancel"):
+                cancel_reason = outcome.partition(":")[2] or "MARKET_HALTED"
+            elif position_fill == "REDUCE_ONLY":
+                held = sum(t.units for t in self.trades if t.instrument == instrument)
+                if held == 0 or (held > 0) == (units > 0):  # would open or increase
+                    cancel_reason = REDUCE_ONLY_CANCEL_REASON
+                else:  # never past flat
+                    units = max(-abs(held), min(abs(held), units))
+            if cancel_reason is not None:
                 cancel = self._tx("ORDER_CANCEL", orderID=order["id"],
-                                  clientOrderID=client_id,
-                                  reason=outcome.partition(":")[2] or "MARKET_HALTED")
+                                  clientOrderID=client_id, reason=cancel_reason)
                 order.update(state="CANCELLED", cancellingTransactionID=cancel["id"],
                              cancelledTime=cancel["time"])
                 reply["orderCancelTransaction"] = cancel
@@ -505,6 +526,7 @@ class FakeV20:
                                 "marginUsed": "0.0000", "marginAvailable": f"{self.balance:.4f}",
                                 "openTradeCount": len(self.trades),
                                 "openPositionCount": len({t.instrument for t in self.trades}),
+                                "hedgingEnabled": self.hedging_enabled,
                                 "lastTransactionID": self.last_id()},
                     "lastTransactionID": self.last_id()}
 

@@ -8,11 +8,12 @@ import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from itertools import pairwise
+from typing import Any
 
 import pytest
 import requests
 
-from fake_v20 import FakeV20, fmt_time  # isort: skip
+from fake_v20 import REDUCE_ONLY_CANCEL_REASON, FakeV20, fmt_time  # isort: skip
 
 from fxconsole.broker.base import (
     AuthError,
@@ -22,7 +23,7 @@ from fxconsole.broker.base import (
     OrderState,
 )
 from fxconsole.broker.credentials import Credentials
-from fxconsole.broker.oanda import OandaBroker, check_live_opt_in
+from fxconsole.broker.oanda import OandaBroker, check_live_opt_in, is_live_url
 from fxconsole.broker.oanda_stream import StreamStatus
 from fxconsole.config import OandaConfig
 
@@ -58,6 +59,29 @@ def test_fill_sends_a_fok_market_order_once(fake_v20: FakeV20, make_broker: Make
     assert sell.state is OrderState.FILLED and sell.units == -1000
     assert sell.price == pytest.approx(187.500) and sell.pl == pytest.approx(-30.0)
     assert fake_v20.net_units("GBP_JPY") == 0
+
+
+def test_reduce_only_exit_never_opens_or_grows_a_position(fake_v20: FakeV20,
+                                                          make_broker: MakeBroker) -> None:
+    broker = make_broker()
+    # an exit against a flat account: cancelled by the server, nothing opened
+    flat = broker.market_order(OrderRequest("x-flat", "GBPJPY", -1000, reduce_only=True))
+    (post,) = fake_v20.received("orders.create")
+    assert post.body["order"]["positionFill"] == "REDUCE_ONLY"
+    assert flat.state is OrderState.CANCELLED and flat.reason == REDUCE_ONLY_CANCEL_REASON
+    assert flat.units == 0 and fake_v20.net_units("GBP_JPY") == 0
+    assert broker.position("GBPJPY").units == 0
+    resolved = broker.order_by_client_id("x-flat")
+    assert resolved is not None and resolved.state is OrderState.CANCELLED
+    # an entry is DEFAULT; a reduce-only order on the same side would grow it: cancelled
+    assert broker.market_order(OrderRequest("in", "GBPJPY", 1000)).state is OrderState.FILLED
+    assert fake_v20.received("orders.create")[-1].body["order"]["positionFill"] == "DEFAULT"
+    grow = broker.market_order(OrderRequest("x-grow", "GBPJPY", 500, reduce_only=True))
+    assert grow.state is OrderState.CANCELLED and fake_v20.net_units("GBP_JPY") == 1000
+    # an exit larger than the position closes it and goes no further
+    out = broker.market_order(OrderRequest("x-out", "GBPJPY", -1500, reduce_only=True))
+    assert out.state is OrderState.FILLED and out.units == -1000
+    assert fake_v20.net_units("GBP_JPY") == 0 and broker.position("GBPJPY").units == 0
 
 
 @pytest.mark.parametrize("reason", ["MARKET_HALTED", "INSUFFICIENT_MARGIN"])
@@ -154,6 +178,7 @@ def test_lost_request_gives_unknown_then_not_found(fake_v20: FakeV20,
 def test_connection_refused_order_is_unknown_and_read_fails_cleanly(
         fake_v20: FakeV20, make_broker: MakeBroker) -> None:
     broker = make_broker(retries=1)
+    broker._netting_checked = True  # as after startup (no kept-alive connection here)
     fake_v20.close()
     result = broker.market_order(OrderRequest("cid-x", "GBPJPY", 1))
     assert result.state is OrderState.UNKNOWN and result.code == "connection"
@@ -161,6 +186,35 @@ def test_connection_refused_order_is_unknown_and_read_fails_cleanly(
         broker.account()
     assert info.value.retriable and "connection failed" in str(info.value)
     assert fake_v20.account not in str(info.value)
+
+
+def test_a_hedging_account_is_refused(fake_v20: FakeV20, make_broker: MakeBroker) -> None:
+    fake_v20.hedging_enabled = True
+    broker = make_broker()
+    for call in (lambda: broker.position("GBPJPY"), broker.account,
+                 lambda: broker.market_order(OrderRequest("h1", "GBPJPY", 1))):
+        with pytest.raises(BrokerError, match="hedging enabled") as info:
+            call()
+        assert not info.value.retriable and fake_v20.account not in str(info.value)
+    assert fake_v20.count("orders.create") == 0 and fake_v20.count("openPositions") == 0
+
+
+def test_a_netting_account_is_checked_once(fake_v20: FakeV20, make_broker: MakeBroker) -> None:
+    broker = make_broker()
+    broker.market_order(OrderRequest("n1", "GBPJPY", 1))  # the first call checks
+    broker.position("GBPJPY")
+    broker.market_order(OrderRequest("n2", "GBPJPY", -1))
+    assert fake_v20.count("summary") == 1
+    assert fake_v20.received("summary")[0].path.endswith("/summary")
+
+
+def test_a_dead_server_on_the_first_order_raises_without_sending(
+        fake_v20: FakeV20, make_broker: MakeBroker) -> None:
+    broker = make_broker(retries=0)
+    fake_v20.close()
+    with pytest.raises(BrokerError, match="account summary"):
+        broker.market_order(OrderRequest("d1", "GBPJPY", 1))
+    assert fake_v20.count("orders.create") == 0
 
 
 # --- reads and retries ----------------------------------------------------------------
@@ -360,6 +414,47 @@ def test_live_needs_both_opt_ins() -> None:
     check_live_opt_in(OandaConfig(), {})  # practice needs nothing
 
 
+@pytest.mark.parametrize("urls", [
+    {"api_url": "https://api-fxtrade.oanda.com"},
+    {"stream_url": "https://STREAM-FXTRADE.oanda.com./"},
+    {"env": {"OANDA_API_URL": "https://api-fxtrade.oanda.com/"}},
+    {"env": {"OANDA_STREAM_URL": "https://stream-fxtrade.oanda.com:443"}},
+])
+def test_a_live_url_override_needs_the_live_opt_ins(credentials: Credentials,
+                                                    urls: dict[str, Any]) -> None:
+    env = dict(urls.pop("env", {}))
+    practice = OandaConfig(**urls)  # environment = practice, no opt-in
+    with pytest.raises(BrokerError) as info:
+        OandaBroker(practice, credentials, environ=env, stream=False)
+    msg = str(info.value)
+    assert "refusing to trade the OANDA live environment" in msg and "fxtrade" in msg
+    assert 'oanda.environment = "live"' in msg and "oanda.allow_live = true" in msg
+    assert "OANDA_ALLOW_LIVE=yes" in msg and credentials.token not in msg
+    # even both opt-ins are not enough while the config says practice
+    with pytest.raises(BrokerError, match='needs oanda.environment = "live" in the config$'):
+        OandaBroker(replace(practice, allow_live=True), credentials,
+                    environ={**env, "OANDA_ALLOW_LIVE": "yes"}, stream=False)
+    live = replace(practice, environment="live", allow_live=True)
+    with pytest.raises(BrokerError, match="OANDA_ALLOW_LIVE=yes in the environment$"):
+        OandaBroker(live, credentials, environ=env, stream=False)
+    OandaBroker(live, credentials, environ={**env, "OANDA_ALLOW_LIVE": "yes"},
+                stream=False).close()  # every opt-in given: allowed (no request made)
+
+
+def test_live_hosts_are_recognised() -> None:
+    for url in ("https://api-fxtrade.oanda.com", "https://stream-fxtrade.oanda.com/v3",
+                "http://API-FXTRADE.OANDA.COM.:443"):
+        assert is_live_url(url), url
+    for url in ("https://api-fxpractice.oanda.com", "http://127.0.0.1:8080", "",
+                "https://api-fxtrade.oanda.com.evil.example", "not a url"):
+        assert not is_live_url(url), url
+    check_live_opt_in(OandaConfig(), {}, ("https://api-fxpractice.oanda.com",
+                                          "https://stream-fxpractice.oanda.com"))
+    with pytest.raises(BrokerError):
+        check_live_opt_in(OandaConfig(), {}, ("http://127.0.0.1:1",
+                                              "https://stream-fxtrade.oanda.com"))
+
+
 def test_live_broker_refused_in_the_constructor(fake_v20: FakeV20, oanda_config: OandaConfig,
                                                credentials: Credentials) -> None:
     live = replace(oanda_config, environment="live")
@@ -441,3 +536,21 @@ def test_token_and_account_never_leak(fake_v20: FakeV20, make_broker: MakeBroker
         assert secret not in logged
         for text in texts:
             assert secret not in text
+
+
+def test_close_ends_the_stream_thread_while_the_stream_is_silent(
+        fake_v20: FakeV20, make_broker: MakeBroker) -> None:
+    # a long silence limit: without an interrupt the reader would block for 30 s
+    broker = make_broker(stream=True, stream_silence_seconds=30.0)
+    broker.subscribe("GBPJPY")
+    wait_until(lambda: not _status(broker).stale)
+    fake_v20.stream_go_silent()
+    time.sleep(0.2)  # the reader is now blocked on a silent connection
+    stream = broker._stream
+    assert stream is not None and stream._thread is not None
+    started = time.monotonic()
+    broker.close()
+    assert time.monotonic() - started < 2.5
+    stream._thread.join(2.0)
+    assert not stream._thread.is_alive() and not _status(broker).running
+    assert fake_v20.stream_connections == 1  # it did not reconnect after close()

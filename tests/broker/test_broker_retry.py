@@ -110,3 +110,87 @@ def test_is_retriable() -> None:
     assert not is_retriable(BrokerError("x", status=400))
     assert not is_retriable(BrokerError("x"))
     assert not is_retriable(AuthError("x", status=401, retriable=True))
+
+
+class FakeClock:
+    """A monotonic clock that the recorded sleeps (and attempts) advance."""
+
+    def __init__(self, attempt: float = 0.0) -> None:
+        self.now = 100.0
+        self.attempt = attempt  # seconds each call of the read takes
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+    def slow(self, fn: Callable[[], str]) -> Callable[[], str]:
+        def run() -> str:
+            self.now += self.attempt
+            return fn()
+        return run
+
+
+def test_the_deadline_stops_retrying_before_the_next_wait_would_pass_it() -> None:
+    clock = FakeClock(attempt=1.0)
+    fn, calls = failing(*[BrokerError(f"e{i}", status=503) for i in range(20)])
+    with pytest.raises(BrokerError, match="e2"):
+        call_read(clock.slow(fn), retries=10, base=2.0, cap=8.0, sleep=clock.sleep,
+                  rng=constant(1.0), clock=clock, deadline=15.0)
+    # fails at t=1 (wait 2), t=4 (wait 4), t=9: the next wait (8) would end at 17 > 15
+    assert calls[0] == 3 and clock.waits == [2.0, 4.0]
+    assert clock.now - 100.0 <= 15.0
+
+
+def test_the_deadline_counts_the_time_of_the_next_attempt() -> None:
+    clock = FakeClock(attempt=5.0)
+    fn, calls = failing(*[BrokerTimeout(f"t{i}", retriable=True) for i in range(20)])
+    with pytest.raises(BrokerTimeout):
+        call_read(clock.slow(fn), retries=10, base=0.5, cap=8.0, sleep=clock.sleep,
+                  rng=constant(1.0), clock=clock, deadline=12.0, attempt_seconds=5.0)
+    # t=5 fail, wait 0.5, t=10.5 fail: another attempt would end at 16 > 12
+    assert calls[0] == 2 and clock.waits == [0.5]
+    assert clock.now - 100.0 <= 12.0
+
+
+def test_retry_after_is_cut_to_the_time_left() -> None:
+    clock = FakeClock()
+    err = BrokerError("slow down", status=429)
+    err.retry_after = 50.0  # type: ignore[attr-defined]
+    fn, calls = failing(err)
+    out = call_read(fn, retries=3, base=0.5, cap=4.0, sleep=clock.sleep, rng=constant(0.0),
+                    clock=clock, deadline=20.0)
+    assert out == "ok" and calls[0] == 2 and clock.waits == [20.0]
+    # without a deadline the (bounded) Retry-After is honoured as before
+    fn, _ = failing(err)
+    waits: list[float] = []
+    call_read(fn, retries=3, base=0.5, cap=4.0, sleep=waits.append, rng=constant(0.0))
+    assert waits == [50.0]
+
+
+def test_no_time_left_raises_the_error_at_once() -> None:
+    clock = FakeClock(attempt=30.0)
+    fn, calls = failing(BrokerError("e", status=500))
+    with pytest.raises(BrokerError, match="^e$"):
+        call_read(clock.slow(fn), retries=4, base=0.5, cap=4.0, sleep=clock.sleep,
+                  clock=clock, deadline=30.0)
+    assert calls[0] == 1 and clock.waits == []
+
+
+def test_default_broker_timing_fits_the_heartbeat() -> None:
+    """With the default config a read that keeps timing out ends within its deadline."""
+    from fxconsole.config import OandaConfig
+
+    cfg = OandaConfig()
+    deadline = float(getattr(cfg, "read_deadline_seconds", 30.0))
+    per_attempt = cfg.connect_timeout + cfg.read_timeout
+    clock = FakeClock(attempt=per_attempt)
+    fn, _ = failing(*[BrokerTimeout("t", retriable=True) for _ in range(50)])
+    with pytest.raises(BrokerTimeout):
+        call_read(clock.slow(fn), retries=cfg.retries, base=cfg.backoff_seconds,
+                  cap=cfg.backoff_cap_seconds, sleep=clock.sleep, clock=clock,
+                  deadline=deadline, attempt_seconds=per_attempt)
+    assert clock.now - 100.0 <= max(deadline, per_attempt) < 60.0
