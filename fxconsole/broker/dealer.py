@@ -5,6 +5,11 @@ towards the order rate, is journaled and sent once (:class:`~.orders.OrderDesk`)
 (new bar → request) and its outcome is booked (:class:`~.ledger.Ledger`). An UNKNOWN
 outcome, or refused credentials, stops every new order until the journal is reconciled
 again. A flatten is one order per request: a refused one is reported, not retried.
+
+Exits (the policy's CLOSE, a forced close, a flatten) are sent reduce-only and sized by
+the position the journal believes in, so an exit never opens a position; before every
+entry the broker's position is read and compared with the journal's (a difference
+halts trading, no order is sent).
 """
 
 from __future__ import annotations
@@ -12,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fxconsole.broker.base import AuthError, Bar, Broker, OrderResult, OrderState
-from fxconsole.broker.decision import FLATTEN, Choice, Decision, order_units
+from fxconsole.broker.decision import FLATTEN, OPEN, Choice, Decision, order_units
 from fxconsole.broker.journal import JournalOrder
 from fxconsole.broker.ledger import Ledger, slippage_pips
 from fxconsole.broker.orders import OrderDesk
-from fxconsole.broker.reconcile import Reconciler
+from fxconsole.broker.reconcile import Reconciler, mismatch_reason
 from fxconsole.broker.status import Sink, Status
 from fxconsole.broker.switches import Switches
 from fxconsole.market.incremental import IncrementalFeatures
@@ -60,7 +65,8 @@ class Dealer:
             sink: events.
             features: the kept bars (a flatten's bar).
             instrument: the traded instrument.
-            units: the units of a position.
+            units: the units of an entry (``live.units``; exits close what the journal
+                believes is held).
             pip: the pip size (slippage).
             period_ns: the bar period (latency from the bar's close).
             monotonic: for latencies.
@@ -75,16 +81,40 @@ class Dealer:
 
         A refusal by the risk limits turns the decision into a HOLD with the reason.
         """
-        position = self.ledger.tracker.side * self.units
+        position = self.ledger.believed  # not side × live.units: the units may have changed
         units = order_units(choice, position, self.units)
+        if units == 0:
+            decision.action, decision.reason = "HOLD", "no position to close"
+            return
         blocked = self.ledger.risk_block(units, position, bar.ts)
         if blocked:
             decision.action, decision.reason = "HOLD", f"risk: {blocked}"
             return
-        order, result = self.send(units, choice.purpose, bar.ts, bar.close, seen)
+        entry = choice.purpose == OPEN
+        if entry:  # one read per entry: never open on top of a position we do not know
+            mismatch = self._mismatch()
+            if mismatch:
+                decision.action, decision.reason = "HOLD", f"halted: {mismatch}"
+                return
+        order, result = self.send(units, choice.purpose, bar.ts, bar.close, seen,
+                                  reduce_only=not entry)
         decision.client_id, decision.state = order.client_id, result.state.value
         decision.fill_price, decision.units = result.price, units
         self.apply(order, result)
+        if not entry and result.state is not OrderState.UNKNOWN and result.units != units:
+            self.reconciler.compare()  # an exit that did not close what we hold
+
+    def _mismatch(self) -> str:
+        """Compare the broker's position with the believed one; halt on a difference.
+
+        Returns:
+            The mismatch ("" if the positions agree).
+        """
+        actual = self.broker.position(self.instrument).units
+        if actual == self.ledger.believed:
+            return ""
+        believed = self.reconciler.compare(actual)
+        return mismatch_reason(believed, actual)
 
     def flatten(self) -> bool:
         """Send the order that flattens the broker's position, if the limits allow it.
@@ -100,11 +130,12 @@ class Dealer:
         blocked = self.ledger.risk_block(-actual, actual, self.features.last_ts)
         if blocked:
             return False  # retried next step
+        agreed = self.ledger.believed == actual  # else the trade it closes is not ours
         quote = self.broker.quote(self.instrument)
         order, result = self.send(-actual, FLATTEN, self.features.last_ts, quote.mid,
-                                  self.monotonic())
-        self.sw.flatten_pending = False  # one order per request: a refused one is reported
-        self.apply(order, result)
+                                  self.monotonic(), reduce_only=True)
+        self.sw.set_flatten(False)  # one order per request: a refused one is reported
+        self.apply(order, result, book=agreed)
         if result.state is OrderState.FILLED:
             return True
         if result.state is not OrderState.UNKNOWN:
@@ -113,8 +144,8 @@ class Dealer:
         return False
 
     def send(self, units: int, purpose: str, bar_ts: int | None, price: float | None,
-             seen: float) -> tuple[JournalOrder, OrderResult]:
-        """Count, journal and send an order once; time it.
+             seen: float, reduce_only: bool = False) -> tuple[JournalOrder, OrderResult]:
+        """Count, journal and send an order once (an exit ``reduce_only``); time it.
 
         Raises:
             AuthError: if the broker refuses the credentials (the order is UNKNOWN).
@@ -122,7 +153,7 @@ class Dealer:
         now, start = self.broker.now(), self.monotonic()
         self.ledger.record_order(now)
         try:
-            return self.desk.send(units, purpose, bar_ts, price)
+            return self.desk.send(units, purpose, bar_ts, price, reduce_only)
         except AuthError as exc:
             self.reconciler.reconciled = False
             self.status.disconnected(exc, "error")
@@ -133,11 +164,14 @@ class Dealer:
                 self.status.fill = order_latencies(seen, start, sent, now, bar_ts,
                                                    self.period_ns)
 
-    def apply(self, order: JournalOrder, result: OrderResult) -> None:
-        """Book an order's outcome; an UNKNOWN one stops new orders until it is resolved."""
+    def apply(self, order: JournalOrder, result: OrderResult, book: bool = True) -> None:
+        """Book an order's outcome; an UNKNOWN one stops new orders until it is resolved.
+
+        ``book``: False if a flattened position was not the journal's (no trade counted).
+        """
         if result.state is OrderState.UNKNOWN:
             self.reconciler.reconciled = False
         slippage = slippage_pips(order, result, self.pip)
         if slippage is not None:
             self.status.fill["live/slippage_pips"] = slippage
-        self.ledger.apply(order, result)
+        self.ledger.apply(order, result, book)

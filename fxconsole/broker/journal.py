@@ -43,8 +43,9 @@ TOTALS = "totals"  # {"decisions", "trades", "realised_pips"}
 BASELINE = "baseline"  # {"broker", "units", "after_order_id"}: position set by an operator
 DEPLOYED = "deployed"  # {"label", "since"} of the traded checkpoint or null
 BROKER = "broker"  # {"name", "instrument", "connected"}
+FLATTEN_PENDING = "flatten_pending"  # bool: an operator's flatten not yet done or refused
 STATE_KEYS = (KILL_SWITCH, ENTRIES_PAUSED, HALTED, RISK, LAST_BAR_TS, DECISIONS, POSITION,
-              TOTALS, BASELINE, DEPLOYED, BROKER)
+              TOTALS, BASELINE, DEPLOYED, BROKER, FLATTEN_PENDING)
 MAX_DECISIONS = 20
 CHECKPOINT_SECONDS = 10.0
 MAX_CLIENT_ID = 128  # OANDA's limit on client extension ids

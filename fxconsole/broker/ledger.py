@@ -73,6 +73,8 @@ def replay_trade(order: JournalOrder, before: list[JournalOrder], baseline_units
     side = (held > 0) - (held < 0)
     if side == 0 or order.units * side >= 0 or order.bar_ts is None:
         return None
+    if order.purpose == FLATTEN and order.units != -held:
+        return None  # a flatten of a position the journal did not know: no trade of ours
     entry = next((o for o in reversed(before)
                   if o.purpose == OPEN and (o.filled_units or 0) * side > 0), None)
     if entry is None or entry.bar_ts is None or entry.decision_price is None:
@@ -90,6 +92,7 @@ class Ledger:
 
     Attributes:
         tracker: the tracked position (its features for the policy).
+        believed: the units the journal believes are held (cached; updated on fills).
         limits: the risk limits.
         risk: the risk counters (replaced, never changed in place).
     """
@@ -116,13 +119,18 @@ class Ledger:
         self.totals, self.instrument, self.pip = totals, instrument, pip
         self.spread_pips, self.limits, self.period_ns = spread_pips, limits, period_ns
         self.tracker = PositionTracker(pip, spread_pips)
+        self.believed = 0
         self.risk = riskmod.RiskState()
         self._last_violation = ""
 
     # --- order outcomes -------------------------------------------------------------
 
-    def apply(self, order: JournalOrder, result: OrderResult) -> None:
-        """Book an order's outcome: the position, the risk counters, a closed trade."""
+    def apply(self, order: JournalOrder, result: OrderResult, book: bool = True) -> None:
+        """Book an order's outcome: the position, the risk counters, a closed trade.
+
+        ``book``: False for a flatten of a position the journal did not believe in (a
+        mismatch): the fill is recorded, but no trade is counted.
+        """
         state = result.state
         if state is OrderState.UNKNOWN:
             self.sink.event("warning", "order", f"order {order.client_id} outcome unknown: no "
@@ -132,9 +140,12 @@ class Ledger:
             self.sink.event("warning", "order", f"order {order.client_id} {state.value}: "
                             f"{result.reason or result.code}", {"client_id": order.client_id})
             return
+        self.believed = self.journal.believed_position(self.instrument)
         today = self._filled_today(result)
         self.update_risk(realised_ccy=result.pl if today else 0.0)
-        if result.units != order.units:
+        if not book:
+            self.rebuild(self.believed)
+        elif result.units != order.units:
             logger.warning("order %s filled %+d of %+d units", order.client_id, result.units,
                            order.units)
             self.rebuild(self.journal.believed_position(self.instrument))
@@ -177,6 +188,7 @@ class Ledger:
 
     def rebuild(self, believed: int) -> None:
         """Track the ``believed`` position from its entry fill over the kept bars."""
+        self.believed = believed
         self.tracker.reset()
         if believed == 0 or not len(self.features):
             return
@@ -222,13 +234,13 @@ class Ledger:
 
     def risk_block(self, units: int, position: int, bar_ts: int | None) -> str:
         """Why the risk limits refuse an order now ("" if they allow it)."""
-        now = self.broker.now()
-        self.risk = riskmod.roll(self.risk, now)
         try:
             quote: Quote | None = self.broker.quote(self.instrument)
         except BrokerError as exc:
             logger.warning("no quote: %s", exc)
             quote = None
+        now = self.broker.now()  # after the quote, which may have taken a while
+        self.risk = riskmod.roll(self.risk, now)
         violations = self.limits.check(units, position, self.risk, now, quote, bar_ts,
                                        self.period_ns)
         if not violations:

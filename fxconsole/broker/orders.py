@@ -5,7 +5,8 @@ once and records what came back; any failure of the call itself is an UNKNOWN ou
 (the request may have reached the broker). :meth:`OrderDesk.resolve` settles the
 journal's INTENT, SENT and UNKNOWN orders by their client ids: found at the broker → its
 outcome; not found → NOT_FOUND (at once for an INTENT, which was never sent, else after
-a grace period, since a fresh order may take a moment to show).
+a grace period counted from when the outcome became unknown, since a fresh order may
+take a moment to show).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fxconsole.broker.base import (
     OrderResult,
     OrderState,
 )
+from fxconsole.broker.credentials import redact
 from fxconsole.broker.journal import Journal, JournalOrder
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,14 @@ def fault_point(name: str) -> None:
     if os.environ.get(FAULT_ENV) == name:
         logger.error("fault injection %r: SIGKILL", name)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def unknown_since(order: JournalOrder) -> float:
+    """Since when (UNIX s) the outcome of ``order`` is unknown: when it became UNKNOWN
+    (its reply timed out, perhaps long after it was sent), else when it was sent."""
+    if order.state is OrderState.UNKNOWN:
+        return order.updated
+    return order.sent or order.created
 
 
 @dataclass(frozen=True)
@@ -60,9 +70,11 @@ class OrderDesk:
         self.monotonic = monotonic
         self.sent_at = 0.0
 
-    def send(self, units: int, purpose: str, bar_ts: int | None,
-             price: float | None) -> tuple[JournalOrder, OrderResult]:
+    def send(self, units: int, purpose: str, bar_ts: int | None, price: float | None,
+             reduce_only: bool = False) -> tuple[JournalOrder, OrderResult]:
         """Journal, send once, record; return the journal row after the outcome.
+
+        ``reduce_only``: an exit (the broker must not open or grow a position with it).
 
         Raises:
             AuthError: the credentials were refused (the order is recorded UNKNOWN).
@@ -72,14 +84,15 @@ class OrderDesk:
         self.sent_at = self.monotonic()
         try:
             result = self.broker.market_order(OrderRequest(order.client_id, self.instrument,
-                                                           units))
+                                                           units, reduce_only))
         except AuthError:
             self.journal.record_outcome(OrderResult(order.client_id, OrderState.UNKNOWN,
                                                     reason="credentials refused"))
             raise
         except Exception as exc:  # whatever happened, the order may have reached the broker
             logger.exception("order %s: outcome unknown", order.client_id)
-            result = OrderResult(order.client_id, OrderState.UNKNOWN, reason=str(exc)[:200])
+            reason = redact(f"{type(exc).__name__}: {exc}")[:200]
+            result = OrderResult(order.client_id, OrderState.UNKNOWN, reason=reason)
         fault_point("after-send")
         return self.journal.record_outcome(result), result
 
@@ -96,7 +109,7 @@ class OrderDesk:
             if result is not None and result.state in FINAL_STATES:
                 settled.append((self.journal.record_outcome(result), result))
                 continue
-            waited = self.clock() - (order.sent or order.created)
+            waited = self.clock() - unknown_since(order)
             if result is None and (order.state is OrderState.INTENT
                                    or waited >= grace_seconds):
                 missing = OrderResult(order.client_id, OrderState.NOT_FOUND,

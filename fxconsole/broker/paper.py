@@ -5,8 +5,10 @@ cursor moves one bar every ``1 / bars_per_second`` seconds of its (injected) clo
 :meth:`PaperBroker.advance` in tests. Only bars up to the cursor exist for
 :meth:`~PaperBroker.candles`; :meth:`~PaperBroker.now` is the cursor bar's close time; the
 quote is that bar's close (bid = ask, always tradeable). A market order fills at once at
-that close. Costs follow SPEC §4: an entry's fill reports ``cost_pips`` = the spread and
-its ``pl`` is minus the spread's value; an exit costs nothing and realises the price move.
+that close; a reduce-only order (an exit) fills only the part that reduces the position
+and is rejected (``REDUCE_ONLY``) if nothing would be reduced. Costs follow SPEC §4: an
+entry's fill reports ``cost_pips`` = the spread and its ``pl`` is minus the spread's
+value; an exit costs nothing and realises the price move.
 So the realised pips of a round trip equal the environment's trade pips.
 
 The account (position, average price, balance in the quote currency, realised pips, the
@@ -175,9 +177,20 @@ class PaperBroker:
         if request.instrument != self.instrument or request.units == 0:
             reason = "UNITS_ZERO" if request.units == 0 else "INSTRUMENT_NOT_TRADED"
             return self._store(request, OrderState.REJECTED, None, None, reason, now, cursor)
+        units = self._reducing(request) if request.reduce_only else request.units
+        if units == 0:
+            return self._store(request, OrderState.REJECTED, None, None, "REDUCE_ONLY", now,
+                               cursor)
         price = float(self.bars.close[cursor])
-        fill = self._fill(request.units, price)
-        return self._store(request, OrderState.FILLED, price, fill, "", now, cursor)
+        fill = self._fill(units, price)
+        return self._store(request, OrderState.FILLED, price, fill, "", now, cursor, units)
+
+    def _reducing(self, request: OrderRequest) -> int:
+        """The part of a reduce-only order that reduces the position (0: none)."""
+        held = self._account()[0]
+        if held == 0 or (request.units > 0) == (held > 0):
+            return 0
+        return max(-abs(held), min(abs(held), request.units))
 
     def _fill(self, units: int, price: float) -> _Fill:
         """The account after a fill of ``units`` at ``price`` (SPEC §4 costs)."""
@@ -202,13 +215,15 @@ class PaperBroker:
         return _Fill(cost, pl, after, None if after == 0 else new_avg, realised + pips)
 
     def _store(self, request: OrderRequest, state: OrderState, price: float | None,
-               fill: _Fill | None, reason: str, now: int, cursor: int) -> OrderResult:
+               fill: _Fill | None, reason: str, now: int, cursor: int,
+               units: int = 0) -> OrderResult:
         cost, pl = (fill.cost_pips, fill.pl) if fill else (0.0, 0.0)
+        stored = units if fill is not None else request.units  # reduce-only: the part filled
         with immediate(self.conn):
             cur = self.conn.execute(
                 f"INSERT INTO paper_orders ({_ORDER_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?,"
                 " ?, ?)",
-                (request.client_id, request.instrument, request.units, state.value, price, cost,
+                (request.client_id, request.instrument, stored, state.value, price, cost,
                  pl, reason, ns_to_seconds(now)))
             tx = int(cur.lastrowid or 0)
             if fill is not None:
@@ -222,7 +237,7 @@ class PaperBroker:
                 self.conn.execute("UPDATE paper_account SET last_transaction = ?, updated = ?"
                                   " WHERE instrument = ?", (tx, time.time(), self.instrument))
         self._saved_cursor, self._saved_at = cursor, self.clock()
-        filled = request.units if fill is not None else 0
+        filled = stored if fill is not None else 0
         return OrderResult(request.client_id, state, filled, price, cost, pl, str(tx), str(tx),
                            reason, "", now)
 

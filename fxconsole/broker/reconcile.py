@@ -4,7 +4,10 @@ Every journaled order that may have reached the broker (INTENT, SENT, UNKNOWN) i
 by its client id — found: its outcome is recorded; not found after
 ``live.unknown_grace_seconds``: NOT_FOUND. Once none is left, the journal's position is
 compared with the broker's. A mismatch halts trading (persisted), raises an error event
-and assumes nothing: only an explicit flatten may trade until it is resolved.
+and assumes nothing: only an explicit flatten may trade until it is resolved. The
+positions are compared again before every entry, after an exit that did not fill as sent
+and on a timer (:class:`~.trader.LiveTrader`), so a position changed behind the trader's
+back (a margin closeout, a manual close) halts trading too.
 """
 
 from __future__ import annotations
@@ -87,14 +90,18 @@ class Reconciler:
             apply(order, result)
         return found.pending
 
-    def compare(self) -> int:
+    def compare(self, actual: int | None = None) -> int:
         """Compare positions: halt on a mismatch, lift a mismatch halt on agreement.
+
+        Args:
+            actual: the broker's position if just read (None: read it).
 
         Returns:
             The position the journal believes in.
         """
         believed = self.journal.believed_position(self.instrument)
-        actual = self.broker.position(self.instrument).units
+        if actual is None:
+            actual = self.broker.position(self.instrument).units
         reason = mismatch_reason(believed, actual)
         if reason:
             self.sw.halt(MISMATCH, reason)

@@ -101,7 +101,7 @@ class Status:
         self.sink.write(self.step(), values)
 
 
-def live_metrics(totals: Mapping[str, float], tracker: PositionTracker, units: int,
+def live_metrics(totals: Mapping[str, float], tracker: PositionTracker, position: int,
                  risk: RiskState, journal: Journal, *, entries_paused: bool,
                  kill_switch: bool, halted: bool, connected: bool,
                  deployed: bool) -> dict[str, float]:
@@ -110,7 +110,7 @@ def live_metrics(totals: Mapping[str, float], tracker: PositionTracker, units: i
     Args:
         totals: decisions, trades and realised pips so far.
         tracker: the tracked position.
-        units: the units of a position.
+        position: the units the journal believes are held.
         risk: the risk counters.
         journal: the order journal (fills, rejects, unresolved orders).
         entries_paused: the operator paused entries.
@@ -122,7 +122,7 @@ def live_metrics(totals: Mapping[str, float], tracker: PositionTracker, units: i
     now_day = risk.tripped and risk.tripped_day == risk.day
     return {
         "live/decisions": float(totals["decisions"]),
-        "live/position": float(tracker.side * units),
+        "live/position": float(position),
         "live/unrealised_pips": 0.0 if tracker.flat else tracker.unrealised,
         "live/realised_pips": float(totals["realised_pips"]),
         "live/today_pips": risk.day_pips,
@@ -141,13 +141,14 @@ def live_metrics(totals: Mapping[str, float], tracker: PositionTracker, units: i
 
 def saved_state(last_decided: int | None, decisions: list[dict[str, Any]], risk: RiskState,
                 totals: Mapping[str, float], tracker: PositionTracker,
-                units: int) -> dict[str, Any]:
-    """The trader's ``live_state`` rows (the switches are written when they change)."""
+                position: int) -> dict[str, Any]:
+    """The trader's ``live_state`` rows (the switches are written when they change);
+    ``position``: the units the journal believes are held."""
     return {
         keys.LAST_BAR_TS: None if last_decided is None else last_decided / 1e9,
         keys.DECISIONS: decisions, keys.RISK: risk.to_dict(),
         keys.TOTALS: totals,
-        keys.POSITION: {**tracker.to_dict(), "units": tracker.side * units},
+        keys.POSITION: {**tracker.to_dict(), "units": position},
     }
 
 

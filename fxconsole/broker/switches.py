@@ -26,8 +26,8 @@ class Switches:
         entries_paused: the operator paused entries.
         halted: the halt (``kind``, ``reason``, ``since``), or None.
         totals: decisions, trades and realised pips so far.
-        flatten_pending: a flatten is sent at the next step (not persisted: a kill switch
-            that flattens asks again at start-up).
+        flatten_pending: a flatten is sent at the next step (persisted until it is done
+            or refused, so a restarted trader still flattens).
     """
 
     def __init__(self, journal: Journal, sink: Sink, clock: Callable[[], float],
@@ -48,6 +48,7 @@ class Switches:
         self.entries_paused = bool(j.get_state(keys.ENTRIES_PAUSED, False))
         self.halted = j.get_state(keys.HALTED)
         self.totals.update(j.get_state(keys.TOTALS) or {})
+        self.flatten_pending = bool(j.get_state(keys.FLATTEN_PENDING, False))
         if self.kill_switch and self.flatten_on_kill:
             self.flatten_pending = True
 
@@ -59,7 +60,7 @@ class Switches:
         self.journal.set_state(keys.KILL_SWITCH, True)
         flatten = self.flatten_on_kill
         if flatten:
-            self.flatten_pending = True
+            self.set_flatten(True)
         self.sink.event("warning", "kill-switch", "kill switch engaged" +
                         (": flattening" if flatten else ""), {})
         return "kill switch on: no new entries" + ("; flattening" if flatten else "")
@@ -78,9 +79,14 @@ class Switches:
         return "entries resumed (kill switch released)" + extra
 
     def request_flatten(self) -> str:
-        """Flatten at the next step. Returns the reply to the operator."""
-        self.flatten_pending = True
+        """Flatten at the next step (persisted). Returns the reply to the operator."""
+        self.set_flatten(True)
         return "flatten requested: the broker's position is closed at the next step"
+
+    def set_flatten(self, pending: bool) -> None:
+        """Ask for a flatten, or clear the request once done or refused (persisted)."""
+        self.flatten_pending = pending
+        self.journal.set_state(keys.FLATTEN_PENDING, pending)
 
     # --- the halt -------------------------------------------------------------------
 

@@ -10,7 +10,9 @@ the policy's action, the rules of :mod:`.decision`, the risk limits, then an ord
 journaled (committed) as an intent, marked sent, sent once, its outcome recorded
 (:mod:`.orders`) and booked (:mod:`.ledger`). An UNKNOWN outcome stops every new order
 until it is resolved (retried each step). Without a new bar the step only keeps the
-switches, the risk day and the metrics current (:mod:`.status`).
+switches, the risk day and the metrics current (:mod:`.status`), and every
+:data:`POSITION_CHECK_SECONDS` compares the broker's position with the journal's (a
+position closed behind the trader's back halts trading).
 
 Operator commands are methods (:meth:`kill_switch`, :meth:`pause_entries`,
 :meth:`resume_entries`, :meth:`flatten`, :meth:`deploy`); they take effect at once and
@@ -53,7 +55,9 @@ from fxconsole.market.bars import NS_PER_SECOND, pip_size, timeframe_seconds
 from fxconsole.market.incremental import IncrementalFeatures
 from fxconsole.trading.core import HOLD
 
-__all__ = ["IDLE_METRICS_SECONDS", "Actor", "LiveTrader", "Sink"]
+__all__ = ["IDLE_METRICS_SECONDS", "POSITION_CHECK_SECONDS", "Actor", "LiveTrader", "Sink"]
+
+POSITION_CHECK_SECONDS = 60.0  # between bars, the broker's position is compared this often
 
 Actor = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.int64]]
 
@@ -122,6 +126,8 @@ class LiveTrader:
                              monotonic=monotonic)
         self.decisions: list[dict[str, Any]] = []
         self.last_decided: int | None = None
+        self.position_check_seconds = POSITION_CHECK_SECONDS
+        self._position_checked = monotonic()
 
     @property
     def risk(self) -> riskmod.RiskState:
@@ -201,9 +207,22 @@ class LiveTrader:
         if bars:
             self._on_bars(bars)
         else:
+            self.status.guarded(self._check_position)
             self.status.publish()
         self.journal.checkpoint_wal()  # after the bar's orders, never before them
         return bool(bars)
+
+    def _check_position(self) -> None:
+        """Every :attr:`position_check_seconds` (between bars): compare the broker's
+        position with the journal's; a difference halts trading."""
+        now = self.monotonic()
+        if not self.reconciled or now - self._position_checked < self.position_check_seconds:
+            return
+        self._position_checked = now
+        actual = self.broker.position(self.instrument).units
+        if (actual == self.ledger.believed) != self.sw.mismatch_halt:
+            return  # nothing new: agreeing and not halted, or still halted by a mismatch
+        self.reconciler.compare(actual)
 
     def _on_bars(self, bars: list[Bar]) -> None:
         seen = self.monotonic()
@@ -275,13 +294,13 @@ class LiveTrader:
 
     def _flattened(self) -> None:
         """After a flatten: if the broker is flat, so are the journal and the tracker."""
-        self.sw.flatten_pending = False
+        self.sw.set_flatten(False)
         actual = self.broker.position(self.instrument).units
         if actual != 0:
             return
         if self.journal.believed_position(self.instrument) != 0:
             self.journal.set_baseline(0)
-        self.tracker.reset()
+        self.ledger.rebuild(0)
         if self.sw.mismatch_halt:
             self.sw.unhalt("flattened: the broker and the journal agree (flat)")
         self._persist()
@@ -300,7 +319,7 @@ class LiveTrader:
     def metrics(self) -> dict[str, float]:
         """The current ``live/…`` metrics."""
         sw = self.sw
-        return live_metrics(sw.totals, self.tracker, self.units, self.ledger.risk,
+        return live_metrics(sw.totals, self.tracker, self.ledger.believed, self.ledger.risk,
                             self.journal, entries_paused=sw.entries_paused,
                             kill_switch=sw.kill_switch,
                             halted=sw.halted is not None or not self.reconciled,
@@ -309,7 +328,7 @@ class LiveTrader:
     def _persist(self) -> None:
         self.journal.set_states(saved_state(self.last_decided, self.decisions,
                                             self.ledger.risk, self.sw.totals, self.tracker,
-                                            self.units))
+                                            self.ledger.believed))
 
     def close(self) -> None:
         """Save the state and write the last metrics (the broker stays open)."""
