@@ -15,14 +15,11 @@ import numpy as np
 
 from fxconsole.broker.base import Bar, Broker
 from fxconsole.market.bars import F64
-from fxconsole.market.fxcalendar import NS_PER_DAY, is_weekend, week_open_ns
+from fxconsole.market.fxcalendar import is_weekend, week_close_ns
 from fxconsole.market.incremental import IncrementalFeatures
 from fxconsole.trading.market_data import iso_utc
 
 logger = logging.getLogger(__name__)
-
-
-TRADING_WEEK_NS = 5 * NS_PER_DAY  # Sunday 17:00 to Friday 17:00 New York
 
 
 def trading_now(now_ns: int) -> int:
@@ -34,7 +31,7 @@ def trading_now(now_ns: int) -> int:
     stamp = np.array([now_ns], dtype=np.int64)
     if not is_weekend(stamp)[0]:
         return now_ns
-    return min(now_ns, int(week_open_ns(stamp)[0]) + TRADING_WEEK_NS)
+    return min(now_ns, int(week_close_ns(stamp)[0]))
 
 
 class BarFeed:

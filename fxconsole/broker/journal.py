@@ -8,7 +8,7 @@ the request goes out, :meth:`Journal.record_outcome` stores what the broker answ
 have reached the broker is ``SENT`` or ``UNKNOWN`` and is resolved before trading goes on;
 nothing is ever re-sent blindly.
 
-``live_state`` holds small JSON values under fixed keys (:data:`STATE_KEYS`): the
+``live_state`` holds small JSON values under the fixed keys below: the
 operator's switches, a halt after a reconciliation mismatch, the risk counters, the last
 decided bar and the last decisions, which the console shows.
 
@@ -44,8 +44,6 @@ BASELINE = "baseline"  # {"broker", "units", "after_order_id"}: position set by 
 DEPLOYED = "deployed"  # {"label", "since"} of the traded checkpoint or null
 BROKER = "broker"  # {"name", "instrument", "connected"}
 FLATTEN_PENDING = "flatten_pending"  # bool: an operator's flatten not yet done or refused
-STATE_KEYS = (KILL_SWITCH, ENTRIES_PAUSED, HALTED, RISK, LAST_BAR_TS, DECISIONS, POSITION,
-              TOTALS, BASELINE, DEPLOYED, BROKER, FLATTEN_PENDING)
 MAX_DECISIONS = 20
 CHECKPOINT_SECONDS = 10.0
 MAX_CLIENT_ID = 128  # OANDA's limit on client extension ids

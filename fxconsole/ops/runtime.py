@@ -95,7 +95,7 @@ class WorkerRuntime:
 
         numba.set_num_threads(1)
         if self.role != "trainer":
-            # the others decide with numpy actors: importing torch would cost ~250 MB of
+            # the others decide with numpy actors: importing torch would cost ~180 MB of
             # RSS; should one load it after all, OMP_NUM_THREADS=1 from the pool applies
             return
         try:
