@@ -28,10 +28,10 @@ from fxconsole.evaluation.backtest import (
     run_backtest,
     sb3_policy,
 )
-from fxconsole.evaluation.metrics import trade_metrics
 from fxconsole.market.pipeline import synthesize
 from fxconsole.market.store import MarketStore
 from fxconsole.trading.market_data import load_market_data
+from fxconsole.trading.metrics import trade_metrics
 from fxconsole.workspace import Workspace
 
 

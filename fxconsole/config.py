@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from fxconsole.market.bars import TIMEFRAME_SECONDS
+from fxconsole.timeutil import TIMEFRAME_SECONDS
 
 CONFIG_FILE = "fxconsole.toml"
 ENV_PREFIX = "FXCONSOLE_"

@@ -13,9 +13,9 @@ import numpy as np
 from fxconsole.agents.manifest import CheckpointError, read_manifest
 from fxconsole.agents.ppo.inference import NumpyActor, load_actor
 from fxconsole.evaluation.backtest import play_sessions
-from fxconsole.evaluation.metrics import RollingTrades
 from fxconsole.ops.runtime import WorkerRuntime
 from fxconsole.trading.market_data import MarketData, load_market_data
+from fxconsole.trading.metrics import RollingTrades
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from fxconsole.timeutil import iso_utc
 from fxconsole.trading.core import BUY, CLOSE, HOLD, SELL
-from fxconsole.trading.market_data import iso_utc
 
 ACTION_NAMES = {HOLD: "HOLD", BUY: "BUY", SELL: "SELL", CLOSE: "CLOSE"}
 OPEN, CLOSE_PURPOSE, FORCED, FLATTEN = "open", "close", "forced_close", "flatten"

@@ -17,7 +17,7 @@ from fxconsole.broker.base import Bar, Broker
 from fxconsole.market.bars import F64
 from fxconsole.market.fxcalendar import is_weekend, week_close_ns
 from fxconsole.market.incremental import IncrementalFeatures
-from fxconsole.trading.market_data import iso_utc
+from fxconsole.timeutil import iso_utc
 
 logger = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fxconsole.broker.base import Bar
-from fxconsole.market.bars import F64, I64, NS_PER_SECOND, Bars, timeframe_seconds
+from fxconsole.market.bars import F64, I64, Bars
 from fxconsole.market.sessions import split_bounds
 from fxconsole.market.synth import synth_bars
-from fxconsole.trading.market_data import iso_utc
+from fxconsole.timeutil import NS_PER_SECOND, iso_utc, timeframe_seconds
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fxconsole.timeutil import iso_utc
 from fxconsole.trading.core import N_POSITION, PPO_MARKET_COLS, PPO_SIZE, PPO_TIME_COLS
-from fxconsole.trading.market_data import iso_utc
 
 F32 = npt.NDArray[np.float32]
 SIDE_NAMES = {1: "long", -1: "short"}

@@ -23,8 +23,8 @@ import numpy as np
 
 from fxconsole.broker.base import Quote
 from fxconsole.config import RiskConfig
-from fxconsole.market.bars import NS_PER_SECOND
-from fxconsole.market.fxcalendar import NS_PER_DAY, is_weekend, week_close_ns, week_open_ns
+from fxconsole.market.fxcalendar import is_weekend, week_close_ns, week_open_ns
+from fxconsole.timeutil import NS_PER_DAY, NS_PER_SECOND
 
 MINUTE_NS = 60 * NS_PER_SECOND
 

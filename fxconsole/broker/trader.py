@@ -51,8 +51,9 @@ from fxconsole.broker.status import (
 )
 from fxconsole.broker.switches import Switches
 from fxconsole.config import Config
-from fxconsole.market.bars import NS_PER_SECOND, pip_size, timeframe_seconds
+from fxconsole.market.bars import pip_size
 from fxconsole.market.incremental import IncrementalFeatures
+from fxconsole.timeutil import NS_PER_SECOND, timeframe_seconds
 from fxconsole.trading.core import HOLD
 
 __all__ = ["IDLE_METRICS_SECONDS", "POSITION_CHECK_SECONDS", "Actor", "LiveTrader", "Sink"]

@@ -19,8 +19,9 @@ from rich.table import Table
 from fxconsole.cli.common import CliError, Context
 from fxconsole.cli.download_cmd import add_download_parser
 from fxconsole.config import ConfigError, with_overrides
-from fxconsole.market.bars import TIMEFRAME_SECONDS, BarsError
+from fxconsole.market.bars import BarsError
 from fxconsole.market.sessions import SPLITS
+from fxconsole.timeutil import TIMEFRAME_SECONDS
 
 if TYPE_CHECKING:
     from fxconsole.market.pipeline import ImportSummary

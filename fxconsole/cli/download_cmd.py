@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fxconsole.cli.common import CliError, Context
-from fxconsole.market.bars import NS_PER_SECOND, TIMEFRAME_SECONDS
+from fxconsole.timeutil import NS_PER_SECOND, TIMEFRAME_SECONDS
 
 if TYPE_CHECKING:
     from fxconsole.broker.oanda import OandaBroker

@@ -56,8 +56,8 @@ def _errors() -> tuple[type[BaseException], ...]:
 
 
 def _backtest(ctx: Context, args: argparse.Namespace) -> int:
-    from fxconsole.evaluation.metrics import trade_metrics
     from fxconsole.evaluation.runner import backtest_checkpoint
+    from fxconsole.trading.metrics import trade_metrics
 
     try:
         ckpt, result = backtest_checkpoint(args.checkpoint, ctx.config, ctx.workspace,

@@ -3,7 +3,7 @@
 Each of ``runs`` resamples draws N trades with replacement, in random order, from the N
 trades' pips and walks the cumulative curve once (it starts at 0 before the first trade):
 the run's final pips and its max drawdown (largest peak-to-trough fall, as
-:func:`fxconsole.evaluation.metrics.max_drawdown`). The runs are spread over numba threads.
+:func:`fxconsole.trading.metrics.max_drawdown`). The runs are spread over numba threads.
 
 The random draws come from a counter-based generator, so a given ``seed`` gives the same
 result whatever the number of threads or their scheduling: draw ``i`` of run ``r`` is

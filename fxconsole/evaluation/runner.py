@@ -26,7 +26,7 @@ from fxconsole.evaluation.backtest import BacktestResult, Policy, run_backtest, 
 from fxconsole.evaluation.report import write_report
 from fxconsole.evaluation.validate import Evaluation, evaluate, report_dict
 from fxconsole.fsutil import atomic_write
-from fxconsole.market.bars import timeframe_seconds
+from fxconsole.timeutil import timeframe_seconds
 from fxconsole.trading.market_data import MarketData, load_market_data
 from fxconsole.trading.spaces import observation_spec
 from fxconsole.workspace import Workspace

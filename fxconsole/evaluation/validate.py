@@ -24,9 +24,9 @@ from fxconsole.evaluation.backtest import (
     random_policy,
     run_backtest,
 )
-from fxconsole.evaluation.metrics import TradeMetrics, trade_metrics
 from fxconsole.evaluation.montecarlo import MonteCarloResult, monte_carlo
 from fxconsole.trading.market_data import MarketData
+from fxconsole.trading.metrics import TradeMetrics, trade_metrics
 
 REPORT_FORMAT = 1
 BASELINES = ("random", "flat")

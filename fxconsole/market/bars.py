@@ -13,32 +13,6 @@ import numpy.typing as npt
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
-NS_PER_SECOND = 1_000_000_000
-
-TIMEFRAME_SECONDS: dict[str, int] = {
-    "M1": 60,
-    "M5": 300,
-    "M15": 900,
-    "M30": 1800,
-    "H1": 3600,
-    "H4": 14400,
-    "D": 86400,
-}
-
-
-def timeframe_seconds(timeframe: str) -> int:
-    """Return the bar period of ``timeframe`` in seconds.
-
-    Raises:
-        ValueError: if the timeframe is unknown; the message lists the allowed ones.
-    """
-    try:
-        return TIMEFRAME_SECONDS[timeframe]
-    except KeyError:
-        allowed = ", ".join(TIMEFRAME_SECONDS)
-        raise ValueError(f"unknown timeframe {timeframe!r}; allowed: {allowed}") from None
-
-
 def pip_size(symbol: str) -> float:
     """Return the pip of ``symbol``: 0.01 for JPY-quoted pairs, 0.0001 otherwise."""
     return 0.01 if symbol.upper().replace("_", "").replace("/", "").endswith("JPY") else 0.0001

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from fxconsole.market.bars import NS_PER_SECOND, RawBars, timeframe_seconds
+from fxconsole.market.bars import RawBars
+from fxconsole.timeutil import NS_PER_SECOND, timeframe_seconds
 
 MAX_PAGE = 5000
 STATE_VERSION = 1

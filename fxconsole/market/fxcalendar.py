@@ -14,11 +14,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from fxconsole.market.bars import F64, I64, NS_PER_SECOND
+from fxconsole.market.bars import F64, I64
+from fxconsole.timeutil import NS_PER_DAY, NS_PER_HOUR, NS_PER_SECOND
 
 NEW_YORK = ZoneInfo("America/New_York")
-NS_PER_HOUR = 3600 * NS_PER_SECOND
-NS_PER_DAY = 24 * NS_PER_HOUR
 # 1970-01-01 was a Thursday; with Monday = 0 that is weekday 3.
 _EPOCH_WEEKDAY = 3
 _SUNDAY = 6

@@ -30,7 +30,8 @@ from fxconsole.market.features import (
     FeatureWorkspace,
     compute_sigma20,
 )
-from fxconsole.market.fxcalendar import NS_PER_DAY, NS_PER_HOUR, week_open_ns
+from fxconsole.market.fxcalendar import week_open_ns
+from fxconsole.timeutil import NS_PER_DAY, NS_PER_HOUR
 
 logger = logging.getLogger(__name__)
 

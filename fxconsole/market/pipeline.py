@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fxconsole.config import DataConfig, SynthConfig
-from fxconsole.market.bars import I64, Bars, BarsError, timeframe_seconds
+from fxconsole.market.bars import I64, Bars, BarsError
 from fxconsole.market.features import (
     FEATURE_SPEC_VERSION,
     compute_features,
@@ -34,6 +34,7 @@ from fxconsole.market.sessions import (
 from fxconsole.market.store import FeatureSet, FeatureTable, MarketStore
 from fxconsole.market.synth import synth_bars
 from fxconsole.market.validate import CleanReport, clean_bars, count_gaps
+from fxconsole.timeutil import timeframe_seconds
 
 logger = logging.getLogger(__name__)
 

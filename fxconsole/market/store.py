@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 import numpy.typing as npt
-import pyarrow as pa
 
 from fxconsole.market.bars import F64, I64, Bars
 from fxconsole.market.features import FEATURE_NAMES, FEATURE_SPEC_VERSION
@@ -143,6 +145,8 @@ class MarketStore:
         self.con.execute(
             "DELETE FROM bars WHERE symbol = ? AND timeframe = ?", [bars.symbol, bars.timeframe]
         )
+        import pyarrow as pa  # writes only: readers (the live worker) never load pyarrow
+
         table = pa.table({
             "ts": pa.array(bars.ts, type=pa.timestamp("ns")),
             "open": bars.open, "high": bars.high, "low": bars.low,
@@ -202,6 +206,8 @@ class MarketStore:
             "DELETE FROM feature_sets WHERE symbol = ? AND timeframe = ? AND spec_version = ?",
             [*key, feature_set.spec_version],
         )
+        import pyarrow as pa
+
         columns: dict[str, Any] = {
             "idx": np.arange(table.ts.shape[0], dtype=np.int64),
             "ts": pa.array(table.ts, type=pa.timestamp("ns")).cast(pa.timestamp("us")),

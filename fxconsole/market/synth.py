@@ -40,8 +40,9 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from fxconsole.market.bars import F64, I64, NS_PER_SECOND, Bars, pip_size, timeframe_seconds
-from fxconsole.market.fxcalendar import NS_PER_DAY, NS_PER_HOUR, is_weekend, new_york_offset_ns
+from fxconsole.market.bars import F64, I64, Bars, pip_size
+from fxconsole.market.fxcalendar import is_weekend, new_york_offset_ns
+from fxconsole.timeutil import NS_PER_DAY, NS_PER_HOUR, NS_PER_SECOND, timeframe_seconds
 
 logger = logging.getLogger(__name__)
 

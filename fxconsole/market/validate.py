@@ -7,8 +7,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from fxconsole.market.bars import Bars, BarsError, RawBars, timeframe_seconds
+from fxconsole.market.bars import Bars, BarsError, RawBars
 from fxconsole.market.fxcalendar import is_weekend, week_open_ns
+from fxconsole.timeutil import timeframe_seconds
 
 BoolArray = npt.NDArray[np.bool_]
 

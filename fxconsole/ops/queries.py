@@ -12,9 +12,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from fxconsole.evaluation.metrics import trade_metrics
 from fxconsole.ops.commands import COLUMNS as COMMAND_COLUMNS
 from fxconsole.ops.commands import Command
+from fxconsole.trading.metrics import trade_metrics
 
 
 @dataclass(frozen=True)

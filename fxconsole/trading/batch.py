@@ -16,8 +16,9 @@ import numpy.typing as npt
 
 from fxconsole.config import Config
 from fxconsole.market.bars import F64, I64
+from fxconsole.timeutil import iso_utc
 from fxconsole.trading import core
-from fxconsole.trading.market_data import MarketData, iso_utc
+from fxconsole.trading.market_data import MarketData
 
 F32 = npt.NDArray[np.float32]
 TRADE_FIELDS = core.T_FORCED - core.T_SIDE + 1  # side … forced

@@ -18,9 +18,10 @@ from gymnasium import spaces
 
 from fxconsole.config import Config, load_config
 from fxconsole.market.bars import I64
+from fxconsole.timeutil import iso_utc
 from fxconsole.trading import core
 from fxconsole.trading.batch import gate_threshold, trade_record
-from fxconsole.trading.market_data import MarketData, iso_utc, load_market_data
+from fxconsole.trading.market_data import MarketData, load_market_data
 from fxconsole.trading.spaces import check_observation, observation_space, observation_spec
 from fxconsole.workspace import Workspace, resolve_workspace
 

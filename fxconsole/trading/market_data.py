@@ -10,45 +10,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fxconsole.config import DataConfig
-from fxconsole.market.bars import F64, I64, NS_PER_SECOND, Bars, pip_size
+from fxconsole.market.bars import F64, I64, Bars, pip_size
 from fxconsole.market.features import N_FEATURES
-from fxconsole.market.fxcalendar import NS_PER_DAY
-from fxconsole.market.pipeline import compute_series
 from fxconsole.market.sessions import SPLITS
-from fxconsole.market.store import MarketStore
 from fxconsole.trading.core import CLOSE_COL, SIGMA_COL, TABLE_COLUMNS
 
 logger = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_HH_MM = [f"T{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
-_SS_Z = [f"{s:02d}Z" for s in range(60)]
 _CACHE_SIZE = 4
 _cache: dict[tuple[str, str, str, int], MarketData] = {}
-
-
-def iso_utc(ns: int | np.integer[Any]) -> str:
-    """An int64 ns UTC timestamp as ISO-8601 (``2021-01-04T10:15:00Z``); fast for whole seconds."""
-    day, rest = divmod(int(ns), NS_PER_DAY)
-    seconds, fraction = divmod(rest, NS_PER_SECOND)
-    if fraction:
-        moment = _EPOCH + timedelta(microseconds=int(ns) // 1000)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    minute, second = divmod(seconds, 60)
-    return _day_string(day) + _HH_MM[minute] + _SS_Z[second]
-
-
-@lru_cache(maxsize=8192)
-def _day_string(day: int) -> str:
-    return (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,6 +93,8 @@ class MarketData:
     @classmethod
     def from_bars(cls, bars: Bars, data_cfg: DataConfig) -> MarketData:
         """Compute features and sessions in memory (no store): for tests and benchmarks."""
+        from fxconsole.market.pipeline import compute_series  # the whole pipeline: lazily
+
         table, sessions = compute_series(bars, data_cfg)
         return cls(bars.symbol, bars.timeframe, bars.pip, bars.ts, bars.close, table.sigma20,
                    table.values, {s: sessions.get(s, np.zeros(0, np.int64)) for s in SPLITS})
@@ -135,6 +113,8 @@ class MarketData:
                 f"no market store at {path}; run `fxconsole data synth` (or "
                 "`fxconsole data import FILE`) in this workspace first"
             )
+        from fxconsole.market.store import MarketStore  # duckdb: only when reading the store
+
         with MarketStore(path, read_only=True) as store:
             bars = store.load_bars(symbol, timeframe)
             if bars is None:

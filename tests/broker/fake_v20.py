@@ -52,8 +52,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 
-from fxconsole.market.bars import TIMEFRAME_SECONDS
 from fxconsole.market.fxcalendar import is_weekend
+from fxconsole.timeutil import TIMEFRAME_SECONDS
 
 NS = 1_000_000_000
 MAX_COUNT = 5000

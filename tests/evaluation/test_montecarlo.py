@@ -9,7 +9,6 @@ import numba
 import numpy as np
 import pytest
 
-from fxconsole.evaluation.metrics import max_drawdown
 from fxconsole.evaluation.montecarlo import (
     MonteCarloResult,
     draw_index,
@@ -18,6 +17,7 @@ from fxconsole.evaluation.montecarlo import (
     resample_kernel,
     run_key,
 )
+from fxconsole.trading.metrics import max_drawdown
 
 MASK64 = 2**64 - 1
 GOLDEN = 0x9E3779B97F4A7C15

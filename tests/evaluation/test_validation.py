@@ -12,12 +12,12 @@ import pytest
 from fxconsole.agents.manifest import Manifest
 from fxconsole.config import Config, ValidationConfig, with_overrides
 from fxconsole.evaluation.backtest import random_policy
-from fxconsole.evaluation.metrics import trade_metrics
 from fxconsole.evaluation.montecarlo import monte_carlo
 from fxconsole.evaluation.report import fan, write_report
 from fxconsole.evaluation.validate import evaluate, report_dict, verdict
 from fxconsole.market.synth import synth_bars
 from fxconsole.trading.market_data import MarketData
+from fxconsole.trading.metrics import trade_metrics
 
 CFG = Config()
 

@@ -6,9 +6,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from fxconsole.market.bars import Bars, timeframe_seconds
-from fxconsole.market.fxcalendar import NS_PER_HOUR, is_weekend, new_york_offset_ns, week_open_ns
+from fxconsole.market.bars import Bars
+from fxconsole.market.fxcalendar import is_weekend, new_york_offset_ns, week_open_ns
 from fxconsole.market.synth import _ar1, synth_bars
+from fxconsole.timeutil import NS_PER_HOUR, timeframe_seconds
 
 NS_PER_MINUTE = 60_000_000_000
 SHORT = 0.25  # years: ~94k M1 bars, a fraction of a second

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from fxconsole.config import Config, with_overrides
+from fxconsole.timeutil import iso_utc
 from fxconsole.trading.env import TradingEnv
-from fxconsole.trading.market_data import MarketData, iso_utc
+from fxconsole.trading.market_data import MarketData
 
 # tests/ has no __init__.py: pytest (default "prepend" import mode) puts this folder on sys.path.
 from reference_env import ReferenceEnv  # isort: skip

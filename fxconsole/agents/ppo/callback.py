@@ -11,7 +11,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from fxconsole.agents.ppo.checkpointing import CheckpointPolicy
 from fxconsole.agents.sinks import MetricsSink
 from fxconsole.agents.weighting import LoserWeightSchedule
-from fxconsole.evaluation.metrics import RollingTrades
+from fxconsole.trading.metrics import RollingTrades
 
 # SB3's logger keys of the last optimisation → our metric keys.
 PPO_LOSS_KEYS = {

@@ -9,7 +9,7 @@ from typing import Any
 from fxconsole.agents.checkpoints import Manifest, RunCheckpoints
 from fxconsole.agents.ppo.inference import actor_extras
 from fxconsole.config import TrainConfig
-from fxconsole.evaluation.metrics import TradeMetrics
+from fxconsole.trading.metrics import TradeMetrics
 
 logger = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from fxconsole.agents.ppo.vec_env import FreshInfoDummyVecEnv
 from fxconsole.agents.sinks import MetricsSink
 from fxconsole.agents.weighting import LoserWeightSchedule, WeightedRewardWrapper
 from fxconsole.config import Config
-from fxconsole.evaluation.metrics import TradeMetrics
 from fxconsole.market.features import FEATURE_SPEC_VERSION
 from fxconsole.trading.env import TradingEnv, observation_spec
 from fxconsole.trading.market_data import MarketData, load_market_data
+from fxconsole.trading.metrics import TradeMetrics
 from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fxconsole.market.bars import NS_PER_SECOND, BarsError, RawBars
+from fxconsole.market.bars import BarsError, RawBars
 from fxconsole.market.formats._numbers import to_float64
 from fxconsole.market.formats._table import make_bars, read_table
 from fxconsole.market.formats.timestamps import parse_timestamps
+from fxconsole.timeutil import NS_PER_SECOND
 
 EST_OFFSET_NS = 5 * 3600 * NS_PER_SECOND
 

@@ -1,4 +1,8 @@
-"""SPEC §6 trade metrics over a list of closed trades' pips (pure)."""
+"""SPEC §6 trade metrics over a list of closed trades' pips (pure).
+
+They live below the agents (which report rolling metrics while training) and the
+evaluation (which reports them per backtest), so neither imports the other for them.
+"""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from fxconsole.evaluation.metrics import RollingTrades, max_drawdown, sqn, trade_metrics
+from fxconsole.trading.metrics import RollingTrades, max_drawdown, sqn, trade_metrics
 
 
 def reference_drawdown(pips: list[float]) -> float:
