@@ -22,7 +22,7 @@ import gymnasium
 import numba
 import numpy as np
 
-import fxconsole  # noqa: F401  registers fxconsole/Trading-v0
+import fxconsole.trading.env  # noqa: F401  registers fxconsole/Trading-v0
 from fxconsole.config import Config
 from fxconsole.market.bars import F64, I64
 from fxconsole.market.synth import synth_bars

@@ -6,7 +6,7 @@ PPO checkpoint trained for 20,480 steps (about 5 s), traded through its torch-fr
 :class:`~fxconsole.agents.ppo.inference.NumpyActor`. The default configuration is used
 (1,440-row feature window, 2,000 bars of history), except where noted.
 
-1. Paper broker, in this process: :class:`~fxconsole.broker.trader.LiveTrader` over the
+1. Paper broker, in this process: :class:`~fxconsole.live.engine.LiveTrader` over the
    test split, moved one bar per step with ``PaperBroker.advance(1)``. The policy is run on
    every bar, but its action is overridden by a fixed pattern BUY, CLOSE, SELL, CLOSE, HOLD
    so that four bars in five send an order (risk: the daily loss limit off, gating off).
@@ -66,14 +66,14 @@ from fxconsole.agents.manifest import read_manifest
 from fxconsole.agents.ppo.inference import NumpyActor, load_actor
 from fxconsole.agents.ppo.train import train_ppo
 from fxconsole.agents.sinks import MemorySink
-from fxconsole.broker.base import Broker
-from fxconsole.broker.credentials import Credentials
-from fxconsole.broker.factory import paper_bars
-from fxconsole.broker.journal import TOTALS
-from fxconsole.broker.oanda import OandaBroker
-from fxconsole.broker.paper import PaperBroker
-from fxconsole.broker.trader import LiveTrader
+from fxconsole.brokers.base import Broker
+from fxconsole.brokers.credentials import Credentials
+from fxconsole.brokers.factory import paper_bars
+from fxconsole.brokers.oanda import OandaBroker
+from fxconsole.brokers.paper import PaperBroker
 from fxconsole.config import Config, OandaConfig, with_overrides
+from fxconsole.live.engine import LiveTrader
+from fxconsole.live.journal import TOTALS
 from fxconsole.market.bars import pip_size
 from fxconsole.market.pipeline import synthesize
 from fxconsole.market.store import MarketStore

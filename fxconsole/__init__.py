@@ -1,3 +1,6 @@
-"""fxconsole: an operations console for a reinforcement-learning forex trading system."""
+"""fxconsole: an operations console for a reinforcement-learning forex trading system.
 
-import fxconsole.trading  # noqa: F401  registers gymnasium id "fxconsole/Trading-v0"
+Importing the package loads nothing else: the live worker, ``fxconsole status`` and the
+console import only the modules they use. ``import fxconsole.trading.env`` registers the
+gymnasium id ``fxconsole/Trading-v0``.
+"""

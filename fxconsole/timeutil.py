@@ -59,3 +59,13 @@ def iso_utc(ns: int | np.integer[Any]) -> str:
 @lru_cache(maxsize=8192)
 def _day_string(day: int) -> str:
     return (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
+
+
+def ns_to_seconds(ns: int | None) -> float | None:
+    """UNIX ns → seconds (the console database's REAL columns hold seconds)."""
+    return None if ns is None else ns / 1e9
+
+
+def seconds_to_ns(seconds: float | None) -> int | None:
+    """UNIX seconds from a REAL column → ns, exact to the microsecond."""
+    return None if seconds is None else round(seconds * 1e6) * 1000

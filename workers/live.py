@@ -1,6 +1,6 @@
 """The live worker: trades the run's deployed checkpoint through the configured broker.
 
-The loop is :class:`fxconsole.broker.trader.LiveTrader` (paper broker by default, OANDA
+The loop is :class:`fxconsole.live.engine.LiveTrader` (paper broker by default, OANDA
 with ``live.broker = "oanda"``): warm-up and reconciliation at start, then one step per
 poll. Commands: ``deploy CHECKPOINT``, ``pause-entries``, ``resume-entries`` (also
 releases the kill switch), ``kill-switch`` (stops entries; flattens if
@@ -16,8 +16,9 @@ from typing import Any
 from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError
 from fxconsole.agents.ppo.inference import load_actor
-from fxconsole.broker.factory import live_gate_sigma, make_broker
-from fxconsole.broker.trader import LiveTrader
+from fxconsole.brokers.factory import make_broker
+from fxconsole.live.engine import LiveTrader
+from fxconsole.live.gate import live_gate_sigma
 from fxconsole.ops.lock import AlreadyRunning, SupervisorLock
 from fxconsole.ops.runtime import WorkerRuntime
 

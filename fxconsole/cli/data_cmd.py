@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 from rich import box
 from rich.console import Console
@@ -102,6 +101,8 @@ def _store(ctx: Context, read_only: bool = False) -> Iterator[MarketStore]:
                        "or `fxconsole data import FILE` first")
     if not read_only:
         ctx.workspace.ensure()
+    import duckdb
+
     from fxconsole.market.store import MarketStore
 
     try:

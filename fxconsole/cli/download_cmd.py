@@ -25,7 +25,7 @@ from fxconsole.cli.common import CliError, Context
 from fxconsole.timeutil import NS_PER_SECOND, TIMEFRAME_SECONDS
 
 if TYPE_CHECKING:
-    from fxconsole.broker.oanda import OandaBroker
+    from fxconsole.brokers.oanda import OandaBroker
     from fxconsole.market.download import CandleRow, DownloadState
 
 CLOCK_MARGIN_NS = 10 * NS_PER_SECOND  # never ask for candles this close to now
@@ -111,7 +111,7 @@ def _bar(total: int, done: int) -> Iterator[Any]:
 def _fetch(broker: OandaBroker, state: DownloadState, pages_dir: Path,
            state_file: Path, page_size: int) -> tuple[DownloadState, int]:
     """Fetch the remaining windows; stage each page and the state atomically."""
-    from fxconsole.broker.base import BrokerError
+    from fxconsole.brokers.base import BrokerError
     from fxconsole.fsutil import atomic_write
     from fxconsole.market.download import encode_page, page_name, plan_windows
 
@@ -150,9 +150,9 @@ def _staged_rows(pages_dir: Path, state: DownloadState) -> list[CandleRow]:
 
 
 def _broker(ctx: Context) -> OandaBroker:
-    from fxconsole.broker.base import BrokerError
-    from fxconsole.broker.credentials import CredentialsError, load_credentials
-    from fxconsole.broker.oanda import OandaBroker
+    from fxconsole.brokers.base import BrokerError
+    from fxconsole.brokers.credentials import CredentialsError, load_credentials
+    from fxconsole.brokers.oanda import OandaBroker
 
     try:
         creds = load_credentials(ctx.workspace.root)
@@ -163,7 +163,7 @@ def _broker(ctx: Context) -> OandaBroker:
 
 def download(ctx: Context, args: argparse.Namespace) -> int:
     """Download candles from OANDA into the market store (resuming an interrupted run)."""
-    from fxconsole.broker.base import instrument_name
+    from fxconsole.brokers.base import instrument_name
     from fxconsole.cli.data_cmd import _print_summary, _progress, _store, console
     from fxconsole.market.download import format_utc, rows_to_raw, staging_paths
     from fxconsole.market.pipeline import store_bars

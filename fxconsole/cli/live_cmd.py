@@ -1,6 +1,6 @@
 """``fxconsole live``: trade in the foreground (paper by default), printing what happens.
 
-The same trader as the ``live`` worker (:class:`fxconsole.broker.trader.LiveTrader`), on
+The same trader as the ``live`` worker (:class:`fxconsole.live.engine.LiveTrader`), on
 the workspace's console database: the order journal, the switches and the paper account
 are shared with the worker, and only one of the two may run at a time
 (``data/live.lock``). Ctrl-C or SIGTERM stops after the current step.
@@ -136,9 +136,10 @@ def run_live(ctx: Context, args: argparse.Namespace) -> int:
 
 def _trade(ctx: Context, cfg: Config, run: str, actor: Any, label: str,
            duration: float | None) -> int:
-    from fxconsole.broker.base import BrokerError
-    from fxconsole.broker.factory import live_gate_sigma, make_broker
-    from fxconsole.broker.trader import LiveTrader
+    from fxconsole.brokers.base import BrokerError
+    from fxconsole.brokers.factory import make_broker
+    from fxconsole.live.engine import LiveTrader
+    from fxconsole.live.gate import live_gate_sigma
     from fxconsole.ops.db import connect
     from fxconsole.ops.writer import MetricsWriter
 

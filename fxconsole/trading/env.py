@@ -264,3 +264,10 @@ class TradingEnv(gymnasium.Env[Any, np.int64]):
                 f"{iso_utc(int(self.data.ts[first]))} to {iso_utc(int(self.data.ts[last]))})"
             )
         return row
+
+
+ENV_ID = "fxconsole/Trading-v0"
+
+if ENV_ID not in gymnasium.registry:
+    gymnasium.register(id=ENV_ID, entry_point="fxconsole.trading.env:TradingEnv",
+                       max_episode_steps=None)

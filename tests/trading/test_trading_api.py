@@ -11,11 +11,13 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-import fxconsole  # noqa: F401  registers fxconsole/Trading-v0
 from fxconsole.config import Config, with_overrides
 from fxconsole.timeutil import iso_utc
-from fxconsole.trading import ENV_ID
-from fxconsole.trading.env import TradingEnv, observation_spec
+from fxconsole.trading.env import (
+    ENV_ID,  # importing it registers the id
+    TradingEnv,
+    observation_spec,
+)
 from fxconsole.trading.market_data import MarketData
 
 # tests/ has no __init__.py: pytest (default "prepend" import mode) puts this folder on sys.path.

@@ -8,14 +8,15 @@ import gymnasium
 import numpy as np
 import pytest
 
-import fxconsole  # noqa: F401  registers fxconsole/Trading-v0
 from fxconsole.config import DataConfig, SynthConfig
 from fxconsole.market.pipeline import synthesize
 from fxconsole.market.store import MarketStore
 from fxconsole.market.synth import synth_bars
 from fxconsole.timeutil import iso_utc
-from fxconsole.trading import ENV_ID
-from fxconsole.trading.env import TradingEnv
+from fxconsole.trading.env import (
+    ENV_ID,  # importing it registers the id
+    TradingEnv,
+)
 from fxconsole.trading.market_data import MarketData, clear_market_data_cache, load_market_data
 from fxconsole.workspace import Workspace
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -19,34 +18,11 @@ import numpy as np
 import pyarrow as pa
 
 from fxconsole.market.bars import BarsError, RawBars
+from fxconsole.market.candles import candle_prices, number
 from fxconsole.market.formats._table import make_bars, read_bytes
 from fxconsole.market.formats.timestamps import parse_timestamps
 
 logger = logging.getLogger(__name__)
-
-PRICE_KEYS = ("o", "h", "l", "c")
-
-
-def _number(value: Any) -> float:
-    """Return ``value`` as a float, NaN if it is not a number."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def candle_prices(candle: dict[str, Any]) -> tuple[float, float, float, float]:
-    """Return a candle's open, high, low, close: mid, else the bid/ask mean, else NaN."""
-    mid = candle.get("mid")
-    if isinstance(mid, dict):
-        o, h, low, c = (_number(mid.get(k)) for k in PRICE_KEYS)
-        return o, h, low, c
-    bid, ask = candle.get("bid"), candle.get("ask")
-    if isinstance(bid, dict) and isinstance(ask, dict):
-        o, h, low, c = ((_number(bid.get(k)) + _number(ask.get(k))) / 2 for k in PRICE_KEYS)
-        return o, h, low, c
-    return math.nan, math.nan, math.nan, math.nan
-
 
 def _load_candles(path: Path) -> list[Any]:
     """Return the ``candles`` list of an OANDA response file."""
@@ -83,13 +59,13 @@ def read_oanda(path: Path) -> RawBars:
     times: list[str] = []
     prices: list[tuple[float, float, float, float]] = []
     volumes: list[float] = []
-    for number, candle in enumerate(candles, start=1):
+    for index, candle in enumerate(candles, start=1):
         if not isinstance(candle, dict) or candle.get("complete", True) is False:
             continue
-        rows.append(number)
+        rows.append(index)
         times.append(str(candle.get("time", "")))
         prices.append(candle_prices(candle))
-        volumes.append(_number(candle.get("volume", 0)))
+        volumes.append(number(candle.get("volume", 0)))
     skipped = len(candles) - len(rows)
     if skipped:
         logger.info("%s: skipped %d incomplete candle(s)", source, skipped)
