@@ -19,6 +19,7 @@ from pathlib import Path
 from stable_baselines3 import PPO
 
 from fxconsole.agents.checkpoints import RunCheckpoints
+from fxconsole.agents.ppo.agent import sb3_policy
 from fxconsole.agents.ppo.train import train_ppo
 from fxconsole.agents.sinks import MemorySink
 from fxconsole.config import Config, with_overrides
@@ -26,7 +27,6 @@ from fxconsole.evaluation.backtest import (
     flat_policy,
     random_policy,
     run_backtest,
-    sb3_policy,
 )
 from fxconsole.market.pipeline import synthesize
 from fxconsole.market.store import MarketStore

@@ -32,6 +32,12 @@ def _opt(default: Any, doc: str, **rules: Any) -> Any:
     return field(default=default, metadata={"doc": doc, **rules})
 
 
+# The agents of fxconsole.agents.registry and the observation kind each consumes (the
+# config sits below the agents, so it names them; a test keeps the two equal).
+AGENT_OBSERVATIONS: dict[str, str] = {"ppo": "ppo"}
+AGENTS: tuple[str, ...] = tuple(AGENT_OBSERVATIONS)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Market data, features and sessions (SPEC §1–§3)."""
@@ -118,6 +124,7 @@ class WeightingConfig:
 class TrainConfig:
     """Training runs and checkpoints."""
 
+    agent: str = _opt("ppo", "the agent the trainer runs (`--agent`)", choices=AGENTS)
     timesteps: int = _opt(1_000_000, "timesteps per `fxconsole train` call", min=1)
     latest_every: int = _opt(50_000, "save `latest` every this many timesteps", min=1)
     periodic_every: int = _opt(250_000, "save a periodic checkpoint this often", min=1)
@@ -279,6 +286,11 @@ class Config:
 
     def validated(self) -> Config:
         """Check cross-key rules; return self."""
+        if self.env.observation not in AGENT_OBSERVATIONS.values():
+            raise ConfigError(
+                f"env.observation = {self.env.observation!r}: no agent consumes that "
+                f"observation yet (the Stochastic MuZero agent will); allowed: "
+                f"{sorted(set(AGENT_OBSERVATIONS.values()))}")
         if self.data.train_fraction >= self.data.validation_fraction:
             raise ConfigError(
                 f"data.train_fraction = {self.data.train_fraction} must be below "

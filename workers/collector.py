@@ -10,8 +10,9 @@ import logging
 
 import numpy as np
 
+from fxconsole.agents.base import Policy
 from fxconsole.agents.manifest import CheckpointError, read_manifest
-from fxconsole.agents.ppo.inference import NumpyActor, load_actor
+from fxconsole.agents.registry import load_policy
 from fxconsole.evaluation.backtest import play_sessions
 from fxconsole.ops.runtime import WorkerRuntime
 from fxconsole.trading.market_data import MarketData, load_market_data
@@ -28,7 +29,7 @@ def main(rt: WorkerRuntime) -> None:
     data = load_market_data(rt.workspace.market_db, cfg.data.symbol, cfg.data.timeframe)
     rng = np.random.default_rng()
     rolling = RollingTrades(cfg.train.best_window)
-    actor: NumpyActor | None = None
+    actor: Policy | None = None
     loaded_sha = ""
     episodes = 0
     latest = rt.workspace.checkpoints_dir / rt.run / "latest.json"
@@ -36,7 +37,7 @@ def main(rt: WorkerRuntime) -> None:
         rt.beat(episodes)
         if latest.exists() and read_manifest(latest).sha256 != loaded_sha:
             try:
-                manifest, actor = load_actor(latest)
+                manifest, actor = load_policy(latest)
             except CheckpointError as exc:  # mid-save or unusable: keep the previous one
                 logger.warning("not reloading %s: %s", latest, exc)
             else:
@@ -50,7 +51,7 @@ def main(rt: WorkerRuntime) -> None:
         rt.sleep(rt.config.workers.collector_pause)
 
 
-def play_batch(rt: WorkerRuntime, actor: NumpyActor, data: MarketData,
+def play_batch(rt: WorkerRuntime, actor: Policy, data: MarketData,
                rng: np.random.Generator, rolling: RollingTrades) -> int:
     """Play ``workers.collector_sessions`` random sessions; record trades, episodes, metrics."""
     cfg = rt.config

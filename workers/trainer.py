@@ -1,5 +1,6 @@
-"""The trainer: learns with PPO, checkpoints, and obeys checkpoint-now, pause, resume and
-rollback-to. Training continues until the worker is stopped."""
+"""The trainer: learns with the configured agent (``train.agent``), checkpoints, and obeys
+checkpoint-now, pause, resume and rollback-to. Training continues until the worker is
+stopped."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from fxconsole.agents.base import TrainingHandle, TrainRequest
 from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError, read_manifest
-from fxconsole.agents.ppo.callback import TrainingCallback
-from fxconsole.agents.ppo.train import train_ppo
+from fxconsole.agents.registry import get_agent
 from fxconsole.ops.runtime import WorkerRuntime
 
 logger = logging.getLogger(__name__)
@@ -35,12 +36,13 @@ def main(rt: WorkerRuntime) -> None:
         "resume": lambda args: _set_paused(ctl, False),
         "rollback-to": lambda args: _rollback(rt, ctl, args),
     })
+    agent = get_agent(rt.config.train.agent)
     resume = _initial_resume(rt)
     while not rt.stop.is_set():
         rt.beat(force=True)
         try:
-            train_ppo(rt.config, ws, rt.writer, run=rt.run, resume=resume,
-                      control=lambda cb: _control(rt, ctl, cb))
+            agent.train(TrainRequest(rt.config, ws, rt.writer, run=rt.run, resume=resume,
+                                     control=lambda cb: _control(rt, ctl, cb)))
         except CheckpointError as exc:  # e.g. a rollback target that cannot be loaded
             logger.error("cannot resume from %s: %s", resume, exc)
             rt.writer.event("error", "rollback", f"cannot resume from {resume}: {exc}", {})
@@ -58,7 +60,7 @@ def _initial_resume(rt: WorkerRuntime) -> str | None:
     return f"{rt.run}/latest" if latest.exists() else None
 
 
-def _control(rt: WorkerRuntime, ctl: TrainerControl, cb: TrainingCallback) -> bool:
+def _control(rt: WorkerRuntime, ctl: TrainerControl, cb: TrainingHandle) -> bool:
     """Called every training step: heartbeat, commands, pause, save, stop."""
     rt.beat(cb.num_timesteps, {"paused": ctl.paused})
     _save_if_requested(ctl, cb)
@@ -69,7 +71,7 @@ def _control(rt: WorkerRuntime, ctl: TrainerControl, cb: TrainingCallback) -> bo
     return not rt.stop.is_set() and ctl.rollback_to is None
 
 
-def _save_if_requested(ctl: TrainerControl, cb: TrainingCallback) -> None:
+def _save_if_requested(ctl: TrainerControl, cb: TrainingHandle) -> None:
     if ctl.save_requested:
         ctl.save_requested = False
         cb.save_now()

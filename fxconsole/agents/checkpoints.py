@@ -42,7 +42,6 @@ from fxconsole.agents.checkpoint_load import (
     verify,
 )
 from fxconsole.agents.manifest import (
-    AGENT,
     FORMAT,
     CheckpointError,
     Manifest,
@@ -129,6 +128,8 @@ class RunCheckpoints:
         metrics: Mapping[str, Any] | None = None,
         state: Mapping[str, Any] | None = None,
         extras: Mapping[str, bytes] | None = None,
+        *,
+        agent: str,
     ) -> Manifest:
         """Write the model once, then one manifest per tag; prune periodic ones; gc.
 
@@ -142,6 +143,7 @@ class RunCheckpoints:
             feature_spec_version: version of the feature pipeline the model was trained on.
             metrics: e.g. the rolling SQN that made this the best checkpoint.
             state: extra resumable state (e.g. the loser-weight schedule).
+            agent: the agent that trained it (its name in the agent registry).
             extras: more members for the model zip (SB3 ignores them), e.g. an exported
                 actor for torch-free inference; the sha256 covers them.
 
@@ -165,7 +167,7 @@ class RunCheckpoints:
         sha = hashlib.sha256(data).hexdigest()
         base = Manifest(
             format=FORMAT, run=self.run, tag="", sha256=sha, timesteps=timesteps,
-            model_file=f"{MODELS_DIR}/{timesteps:012d}-{sha[:12]}.zip", agent=AGENT,
+            model_file=f"{MODELS_DIR}/{timesteps:012d}-{sha[:12]}.zip", agent=agent,
             config=to_plain(config, "config"),
             feature_spec_version=operator.index(feature_spec_version),
             observation_spec=to_plain(observation_spec, "observation_spec"),

@@ -18,7 +18,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, get_origin, get_type_hints
 
 FORMAT = 1
-AGENT = "ppo"
 _NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -119,7 +118,7 @@ def validate_run_name(name: str) -> str:
     return validate_name(name, "run name")
 
 
-def new_run_name(agent: str = AGENT, now: datetime | None = None) -> str:
+def new_run_name(agent: str, now: datetime | None = None) -> str:
     """A fresh run name such as ``ppo-20261124-113501`` (UTC)."""
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d-%H%M%S")
     return validate_run_name(f"{agent}-{stamp}")

@@ -16,18 +16,19 @@ from rich.table import Table
 
 from fxconsole.agents.sinks import FanoutSink, JsonlSink
 from fxconsole.cli.common import CliError, Context
-from fxconsole.config import Config, ConfigError, with_overrides
+from fxconsole.config import AGENTS, Config, ConfigError, with_overrides
 
 if TYPE_CHECKING:
-    from fxconsole.agents.ppo.train import TrainResult
+    from fxconsole.agents.base import RunStart, TrainResult
 
 console = Console()
 
 
 def add_parser(sub: Any) -> None:
     """Register ``train``."""
-    p = sub.add_parser("train", help="train a policy (PPO) and write checkpoints")
-    p.add_argument("--agent", choices=("ppo",), default="ppo", help="learning agent")
+    p = sub.add_parser("train", help="train a policy and write checkpoints")
+    p.add_argument("--agent", choices=AGENTS, default=None,
+                   help="learning agent (default: train.agent)")
     p.add_argument("--timesteps", type=int, help="timesteps to train (config train.timesteps)")
     p.add_argument("--run", help="run name (default: new, or the resumed run's)")
     p.add_argument("--resume", metavar="CHECKPOINT",
@@ -106,14 +107,16 @@ def _gate_note(cfg: Config) -> str:
 def _config_for(ctx: Context, args: argparse.Namespace) -> Config:
     overrides = {k: v for k, v in (("n_envs", args.n_envs), ("seed", args.seed)) if v is not None}
     try:
-        return with_overrides(ctx.config, "ppo", **overrides) if overrides else ctx.config
+        cfg = with_overrides(ctx.config, "ppo", **overrides) if overrides else ctx.config
+        return with_overrides(cfg, "train", agent=args.agent) if args.agent else cfg
     except ConfigError as exc:
         raise CliError(str(exc)) from None
 
 
 def _train(ctx: Context, args: argparse.Namespace) -> int:
+    from fxconsole.agents.base import TrainRequest
     from fxconsole.agents.checkpoints import CheckpointError
-    from fxconsole.agents.ppo.train import TrainSetup, train_ppo
+    from fxconsole.agents.registry import get_agent
 
     cfg = _config_for(ctx, args)
     if args.timesteps is not None and args.timesteps < 1:
@@ -130,16 +133,19 @@ def _train(ctx: Context, args: argparse.Namespace) -> int:
         stop["requested"] = True
         console.print("stopping: saving latest (press Ctrl-C again to abort)")
 
-    def on_start(setup: TrainSetup, gate: float, start: int) -> None:
+    def on_start(run: RunStart) -> None:
+        start = run.start_timesteps
         what = f"resuming from {args.resume} at {start:,} timesteps" if args.resume else "new run"
-        console.print(f"run {setup.run} ({what}) → {setup.run_dir}")
-        console.print(f"gate threshold σ20 = {gate:.3f} pips ({_gate_note(cfg)})")
-        sinks.open(setup.run_dir, start)
+        console.print(f"run {run.run} ({what}, agent {cfg.train.agent}) → {run.run_dir}")
+        console.print(f"gate threshold σ20 = {run.gate_sigma_pips:.3f} pips "
+                      f"({_gate_note(cfg)})")
+        sinks.open(run.run_dir, start)
 
     previous = signal.signal(signal.SIGINT, on_signal)
     try:
-        result = train_ppo(cfg, ctx.workspace, sinks, args.timesteps, args.run, args.resume,
-                           control=lambda callback: not stop["requested"], on_start=on_start)
+        result = get_agent(cfg.train.agent).train(TrainRequest(
+            cfg, ctx.workspace, sinks, args.timesteps, args.run, args.resume,
+            control=lambda handle: not stop["requested"], on_start=on_start))
     except (CheckpointError, LookupError, ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
     finally:

@@ -6,25 +6,24 @@ call and one compiled step call per bar for every session at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from fxconsole.agents.base import Actions, Legal, Observations, Policy
 from fxconsole.config import Config
 from fxconsole.trading import core
 from fxconsole.trading.batch import (
     TRADE_FIELDS,
     TRADE_ROW,
+    legal_actions,
     new_batch,
-    step_batch_ppo,
+    step_batch,
     trade_record,
 )
 from fxconsole.trading.market_data import MarketData
-
-Policy = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.int64]]
 
 
 def backtest_starts(
@@ -74,14 +73,15 @@ def play_sessions(policy: Policy, data: MarketData, starts: npt.NDArray[np.int64
                   cfg: Config, split: str) -> BacktestResult:
     """Play ``policy`` over the sessions starting at ``starts``, in lockstep.
 
-    Trades carry ``session_start_index``; they are ordered by exit, then session.
+    The policy sees observations of the kind it names and the legal actions of each
+    session. Trades carry ``session_start_index``; they are ordered by exit, then session.
     """
-    states, obs = new_batch(starts, cfg, data)
+    states, obs = new_batch(starts, cfg, data, policy.observation_kind)
     closed = np.empty((starts.shape[0], TRADE_ROW), dtype=np.float64)
     trades: list[dict[str, Any]] = []
     for _ in range(cfg.data.session_bars):
-        actions = np.ascontiguousarray(policy(obs), dtype=np.int64)
-        n = step_batch_ppo(actions, data.table, states, obs, closed)
+        actions = np.ascontiguousarray(policy(obs, legal_actions(states)), dtype=np.int64)
+        n = step_batch(actions, data.table, states, obs, closed)
         for row in closed[:n]:
             trade = trade_record(row[:TRADE_FIELDS], data.ts)
             trade["session_start_index"] = int(starts[int(row[TRADE_FIELDS])])
@@ -92,26 +92,34 @@ def play_sessions(policy: Policy, data: MarketData, starts: npt.NDArray[np.int64
                           int(states[:, core.S_INVALID].sum()))
 
 
-def sb3_policy(model: Any) -> Policy:
-    """The most probable action of a stable-baselines3 model, batched."""
+class RandomPolicy:
+    """Uniformly random actions, legal or not (a baseline: invalid ones act as HOLD)."""
 
-    def act(obs: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
-        actions, _ = model.predict(obs, deterministic=True)
-        return np.asarray(actions, dtype=np.int64)
+    observation_kind = "ppo"
 
-    return act
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, obs: Observations, legal: Legal) -> Actions:
+        """A random action per session."""
+        return np.asarray(self.rng.integers(0, 4, size=legal.shape[0]), dtype=np.int64)
+
+
+class FlatPolicy:
+    """Always HOLD: never trades (a baseline)."""
+
+    observation_kind = "ppo"
+
+    def __call__(self, obs: Observations, legal: Legal) -> Actions:
+        """HOLD for every session."""
+        return np.full(legal.shape[0], core.HOLD, dtype=np.int64)
 
 
 def random_policy(seed: int = 0) -> Policy:
     """Uniformly random actions (a baseline)."""
-    rng = np.random.default_rng(seed)
-
-    def act(obs: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
-        return np.asarray(rng.integers(0, 4, size=obs.shape[0]), dtype=np.int64)
-
-    return act
+    return RandomPolicy(seed)
 
 
 def flat_policy() -> Policy:
     """Always HOLD: never trades (a baseline)."""
-    return lambda obs: np.full(obs.shape[0], core.HOLD, dtype=np.int64)
+    return FlatPolicy()

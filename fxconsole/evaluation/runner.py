@@ -13,22 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fxconsole.agents.checkpoints import (
-    RunCheckpoints,
-    load_model,
-    read_verified,
-    resolve_checkpoint,
-)
+from fxconsole.agents.base import Policy
+from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError, Manifest
-from fxconsole.agents.ppo.inference import NumpyActor
+from fxconsole.agents.registry import load_policy
 from fxconsole.config import Config
-from fxconsole.evaluation.backtest import BacktestResult, Policy, run_backtest, sb3_policy
+from fxconsole.evaluation.backtest import BacktestResult, run_backtest
 from fxconsole.evaluation.report import write_report
 from fxconsole.evaluation.validate import Evaluation, evaluate, report_dict
 from fxconsole.fsutil import atomic_write
 from fxconsole.timeutil import timeframe_seconds
 from fxconsole.trading.market_data import MarketData, load_market_data
-from fxconsole.trading.spaces import observation_spec
 from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -59,23 +54,16 @@ class ValidationOutcome:
 
 
 def load_checkpoint(spec: str, cfg: Config, ws: Workspace) -> LoadedCheckpoint:
-    """Resolve, verify (hash and observation spec) and load a PPO checkpoint's policy.
-
-    The exported numpy actor is used when the checkpoint has one (no torch import);
-    otherwise stable-baselines3 loads the model. The symbol and timeframe are those the
-    checkpoint was trained on.
+    """Resolve, verify (hash and observation spec) and load a checkpoint's Policy, by the
+    agent its manifest names (PPO plays torch-free through its exported actor). The
+    symbol and timeframe are those the checkpoint was trained on.
 
     Raises:
         CheckpointError: missing, corrupt or mismatching checkpoint.
         FileNotFoundError: no market store.
     """
     path = resolve_checkpoint(spec, ws.checkpoints_dir)
-    manifest, model_bytes = read_verified(path, observation_spec("ppo"))
-    policy: Policy | None = NumpyActor.from_zip(model_bytes)
-    if policy is None:
-        from stable_baselines3 import PPO
-
-        policy = sb3_policy(load_model(path, PPO, observation_spec("ppo")))
+    manifest, policy = load_policy(path)
     data_cfg = manifest.config.get("data", {})
     data = load_market_data(ws.market_db, data_cfg.get("symbol", cfg.data.symbol),
                             data_cfg.get("timeframe", cfg.data.timeframe))

@@ -8,7 +8,7 @@ that closed. The trade records and the gate threshold are shared with ``TradingE
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -21,6 +21,7 @@ from fxconsole.trading import core
 from fxconsole.trading.market_data import MarketData
 
 F32 = npt.NDArray[np.float32]
+B8 = npt.NDArray[np.bool_]
 TRADE_FIELDS = core.T_FORCED - core.T_SIDE + 1  # side … forced
 TRADE_ROW = TRADE_FIELDS + 1  # plus the session's position in the batch
 
@@ -57,30 +58,82 @@ def trade_record(fields: F64 | list[float], ts: I64) -> dict[str, Any]:
     }
 
 
-def new_batch(starts: I64, cfg: Config, data: MarketData) -> tuple[F64, F32]:
-    """States reset at ``starts`` and their first PPO observations."""
+class MuZeroBatch(NamedTuple):
+    """MuZero observations of a batch (SPEC §4): ``temporal`` (n, 32, 9), ``static`` (n, 6)."""
+
+    temporal: F32
+    static: F32
+
+
+def new_batch(starts: I64, cfg: Config, data: MarketData,
+              kind: str = "ppo") -> tuple[F64, F32 | MuZeroBatch]:
+    """States reset at ``starts`` and their first observations of ``kind`` (ppo, muzero)."""
     template = core.new_state(cfg.env, data.pip, cfg.data.session_bars,
                               gate_threshold(cfg, data))
-    states = np.tile(template, (starts.shape[0], 1))
-    obs = np.empty((starts.shape[0], core.PPO_SIZE), dtype=np.float32)
+    n = starts.shape[0]
+    states = np.tile(template, (n, 1))
+    obs: F32 | MuZeroBatch
+    if kind == "ppo":
+        obs = np.empty((n, core.PPO_SIZE), dtype=np.float32)
+    elif kind == "muzero":
+        obs = MuZeroBatch(
+            np.empty((n, core.TEMPORAL_BARS, core.TEMPORAL_FEATURES), dtype=np.float32),
+            np.empty((n, core.N_POSITION), dtype=np.float32))
+    else:
+        raise ValueError(f"unknown observation kind {kind!r}; allowed: ppo, muzero")
     for i, start in enumerate(starts):
         core.reset_state(int(start), states[i])
-        core.write_ppo(data.table, states[i], obs[i])
+    observe_batch(data.table, states, obs)
     return states, obs
 
 
-@numba.njit(cache=True)
-def step_batch_ppo(actions: I64, table: F64, states: F64, obs: F32,
-                   trades: F64) -> int:  # pragma: no cover - compiled
-    """Step every session once with its action; write observations into ``obs``.
+def observe_batch(table: F64, states: F64, obs: F32 | MuZeroBatch) -> None:
+    """Write every session's observation of its current bar into ``obs``."""
+    if isinstance(obs, MuZeroBatch):
+        _write_muzero_batch(table, states, obs.temporal, obs.static)
+    else:
+        _write_ppo_batch(table, states, obs)
+
+
+def step_batch(actions: I64, table: F64, states: F64, obs: F32 | MuZeroBatch,
+               trades: F64) -> int:
+    """Step every session once with its action, then write the observations into ``obs``.
 
     Each trade that closed is copied to the next row of ``trades`` (its fields, then the
     session's position in the batch). Returns the number of such rows.
     """
+    n = _step_batch(actions, table, states, trades)
+    observe_batch(table, states, obs)
+    return n
+
+
+def legal_actions(states: F64) -> B8:
+    """(n, 4): the actions each session's position allows (flat: HOLD, BUY, SELL; in a
+    trade: HOLD, CLOSE; SPEC §4). Gating is not part of it."""
+    legal = np.empty((states.shape[0], core.N_ACTIONS), dtype=np.bool_)
+    core.write_legal_batch(states, legal)
+    return legal
+
+
+@numba.njit(cache=True)
+def _write_ppo_batch(table: F64, states: F64, obs: F32) -> None:  # pragma: no cover
+    for i in range(states.shape[0]):
+        core.write_ppo(table, states[i], obs[i])
+
+
+@numba.njit(cache=True)
+def _write_muzero_batch(table: F64, states: F64, temporal: F32,
+                        static: F32) -> None:  # pragma: no cover - compiled
+    for i in range(states.shape[0]):
+        core.write_muzero(table, states[i], temporal[i], static[i])
+
+
+@numba.njit(cache=True)
+def _step_batch(actions: I64, table: F64, states: F64, trades: F64) -> int:  # pragma: no cover
+    """Step every session once, no observation; closed trades as :func:`step_batch`."""
     n_closed = 0
     for i in range(states.shape[0]):
         _, closed = core.apply_step(actions[i], table, states[i])
-        core.write_ppo(table, states[i], obs[i])
         if closed:
             for j in range(TRADE_FIELDS):
                 trades[n_closed, j] = states[i, core.T_SIDE + j]

@@ -232,6 +232,24 @@ def write_position(state: F64, out: F32, offset: int) -> None:  # pragma: no cov
 
 
 @numba.njit(cache=True)
+def write_legal(state: F64, out: npt.NDArray[np.bool_]) -> None:  # pragma: no cover
+    """The legal actions of the position (SPEC §4) into ``out[0:4]``: flat: HOLD, BUY,
+    SELL; in a trade: HOLD, CLOSE."""
+    flat = state[S_SIDE] == 0.0
+    out[HOLD] = True
+    out[BUY] = flat
+    out[SELL] = flat
+    out[CLOSE] = not flat
+
+
+@numba.njit(cache=True)
+def write_legal_batch(states: F64, out: npt.NDArray[np.bool_]) -> None:  # pragma: no cover
+    """:func:`write_legal` for every row of ``states``."""
+    for i in range(states.shape[0]):
+        write_legal(states[i], out[i])
+
+
+@numba.njit(cache=True)
 def write_ppo(table: F64, state: F64, obs: F32) -> None:  # pragma: no cover - compiled
     """The 17-value PPO observation of the current bar into ``obs``."""
     t = int(state[S_START] + state[S_STEP])

@@ -6,10 +6,9 @@ refused by code whose layout differs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from gymnasium import spaces
 
 from fxconsole.market.features import FEATURE_NAMES, FEATURE_SPEC_VERSION, MUZERO_FEATURES
 from fxconsole.trading.core import (
@@ -42,8 +41,13 @@ _FEATURE_LOW = {name: -1.0 for name in FEATURE_NAMES} | {
 }
 _POSITION_LOW = (-1.0, -1.0, 0.0, 0.0, 0.0, 0.0)
 
+if TYPE_CHECKING:
+    from gymnasium import spaces
+
 
 def _box(low: list[float] | np.ndarray, shape: tuple[int, ...]) -> spaces.Box:
+    from gymnasium import spaces  # the spaces only: the spec needs no gymnasium
+
     low_arr = np.broadcast_to(np.asarray(low, dtype=np.float32), shape).copy()
     return spaces.Box(low=low_arr, high=np.ones(shape, dtype=np.float32), dtype=np.float32)
 
@@ -57,6 +61,8 @@ def check_observation(observation: str) -> str:
 
 def observation_space(observation: str) -> spaces.Space[Any]:
     """The gymnasium space of a layout: ``Box((17,))`` for ppo, a ``Dict`` for muzero."""
+    from gymnasium import spaces
+
     check_observation(observation)
     position = _box(list(_POSITION_LOW), (N_POSITION,))
     if observation == "ppo":

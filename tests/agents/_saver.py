@@ -42,7 +42,7 @@ def save_forever(model: Any, run_dir: Path, keep_periodic: int, start: int) -> N
         checkpoints.save(
             model, step, TAG_CYCLE[i % len(TAG_CYCLE)], config={"ppo": {"n_steps": 64}},
             observation_spec=OBSERVATION_SPEC, feature_spec_version=1,
-            metrics={"sqn": i / 10}, state={"saves": i},
+            metrics={"sqn": i / 10}, state={"saves": i}, agent="ppo",
         )
         if i == 0:
             say(f"saved {os.getpid()}")

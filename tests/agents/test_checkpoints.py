@@ -66,7 +66,7 @@ def perturb(model: PPO) -> None:
 def save(run: RunCheckpoints, model: PPO, timesteps: int, *tags: str, **kw: Any) -> Manifest:
     model.num_timesteps = timesteps
     return run.save(model, timesteps, tags, config=CONFIG, observation_spec=OBS_SPEC,
-                    feature_spec_version=1, **kw)
+                    feature_spec_version=1, agent="ppo", **kw)
 
 
 def manifest_paths(run_dir: Path) -> list[Path]:
@@ -177,7 +177,8 @@ def test_bad_save_arguments_write_nothing(
 ) -> None:
     run = RunCheckpoints(tmp_path / "ppo-1")
     args: dict[str, Any] = {"timesteps": 10, "tags": ["latest"], "config": CONFIG,
-                            "observation_spec": OBS_SPEC, "feature_spec_version": 1, **kwargs}
+                            "observation_spec": OBS_SPEC, "feature_spec_version": 1, "agent": "ppo",
+                            **kwargs}
     with pytest.raises(CheckpointError, match=message):
         run.save(model, **args)
     assert not run.run_dir.exists()
@@ -300,8 +301,8 @@ def test_invalid_run_names_say_what_is_allowed(name: str) -> None:
 
 def test_new_run_name_is_agent_and_utc_time() -> None:
     now = datetime(2026, 11, 24, 12, 35, 1, tzinfo=UTC).astimezone()
-    assert new_run_name(now=now) == "ppo-20261124-123501"
-    assert new_run_name().startswith("ppo-")
+    assert new_run_name("ppo", now=now) == "ppo-20261124-123501"
+    assert new_run_name("muzero").startswith("muzero-")
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ def save_checkpoint(ws: Path, run: str, action: int, spec: dict[str, Any] | None
     np.savez(npz, **weights)  # type: ignore[arg-type]
     RunCheckpoints(ws / "checkpoints" / run).save(
         _Model(), 1000, ["latest"], config={}, observation_spec=spec or observation_spec("ppo"),
-        feature_spec_version=1, extras={ACTOR_MEMBER: npz.getvalue()})
+        feature_spec_version=1, extras={ACTOR_MEMBER: npz.getvalue()}, agent="ppo")
 
 
 @pytest.fixture

@@ -41,9 +41,19 @@ def test_backtest_sessions_do_not_overlap(seed: int) -> None:
     assert (np.diff(got) >= 360).all()
 
 
-def obs_policy(obs: np.ndarray) -> np.ndarray:
+def choose(obs: np.ndarray) -> np.ndarray:
     """Deterministic in the observation, so both paths choose the same actions."""
     return (np.floor(obs[:, 0] * 7 + obs[:, 4] * 3 + obs[:, 7] * 5).astype(np.int64)) % 4
+
+
+class ObsPolicy:
+    """:func:`choose` as a Policy (PPO observations; the legal actions are not imposed)."""
+
+    observation_kind = "ppo"
+
+    def __call__(self, obs: np.ndarray, legal: np.ndarray) -> np.ndarray:
+        assert legal.shape == (obs.shape[0], 4)
+        return choose(obs)
 
 
 def play_one_by_one(data: MarketData, split: str) -> list[dict]:
@@ -54,7 +64,7 @@ def play_one_by_one(data: MarketData, split: str) -> list[dict]:
         obs, _ = env.reset(options={"start_index": int(start)})
         done = False
         while not done:
-            obs, _, done, _, info = env.step(int(obs_policy(obs[None, :])[0]))
+            obs, _, done, _, info = env.step(int(choose(obs[None, :])[0]))
             if "trade" in info:
                 trades.append({**info["trade"], "session_start_index": int(start)})
     return sorted(trades, key=lambda t: (t["exit_index"], t["session_start_index"]))
@@ -62,7 +72,7 @@ def play_one_by_one(data: MarketData, split: str) -> list[dict]:
 
 @pytest.mark.parametrize("split", ["validation", "test"])
 def test_batch_equals_one_env_per_session(data: MarketData, split: str) -> None:
-    result = run_backtest(obs_policy, data, split, CFG)
+    result = run_backtest(ObsPolicy(), data, split, CFG)
     assert result.trades == play_one_by_one(data, split)
     assert len(result.trades) > 20
     assert result.sessions == len(backtest_starts(data.split_starts(split), 360))

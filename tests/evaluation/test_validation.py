@@ -27,14 +27,21 @@ def data() -> MarketData:
     return MarketData.from_bars(synth_bars(years=0.1, seed=9), CFG.data)
 
 
-def momentum_policy(obs: np.ndarray) -> np.ndarray:
+class MomentumPolicy:
     """Buy on a strong 5-bar rise, sell on a fall, close when flat momentum (obs[3] = mm m5)."""
-    side = obs[:, 7]
-    actions = np.zeros(obs.shape[0], dtype=np.int64)
-    actions[(side == 0) & (obs[:, 3] > 0.8)] = 1
-    actions[(side == 0) & (obs[:, 3] < 0.2)] = 2
-    actions[(side != 0) & (np.abs(obs[:, 3] - 0.5) < 0.05)] = 3
-    return actions
+
+    observation_kind = "ppo"
+
+    def __call__(self, obs: np.ndarray, legal: np.ndarray) -> np.ndarray:
+        side = obs[:, 7]
+        actions = np.zeros(obs.shape[0], dtype=np.int64)
+        actions[(side == 0) & (obs[:, 3] > 0.8)] = 1
+        actions[(side == 0) & (obs[:, 3] < 0.2)] = 2
+        actions[(side != 0) & (np.abs(obs[:, 3] - 0.5) < 0.05)] = 3
+        return actions
+
+
+momentum_policy = MomentumPolicy()
 
 
 @pytest.mark.parametrize(

@@ -163,7 +163,7 @@ def test_reset_observation_is_the_start_bar_flat() -> None:
 
 def test_muzero_observation_window() -> None:
     data = hand_data([150.0, 150.3, 150.3])
-    env = make_env(data, observation="muzero")
+    env = TradingEnv(data=data, config=config(10, gating=False), observation="muzero")
     obs, _ = env.reset(options={"start_index": S})
     np.testing.assert_array_equal(obs["temporal"], data.features[0:S + 1, :9].astype(np.float32))
     obs, *_ = env.step(BUY)

@@ -32,8 +32,10 @@ class CheckpointPolicy:
         feature_spec_version: int,
         start_timesteps: int = 0,
         best_sqn: float | None = None,
+        agent: str = "ppo",
     ) -> None:
         self.store = store
+        self.agent = agent
         self.cfg = cfg
         self.config_dict = config_dict
         self.observation_spec = observation_spec
@@ -73,7 +75,7 @@ class CheckpointPolicy:
             metrics={"rolling_sqn": m.sqn, "rolling_trades": float(m.trades),
                      "rolling_expectancy": m.expectancy, "rolling_win_rate": m.win_rate},
             state={"weighting": state},
-            extras=actor_extras(model),
+            extras=actor_extras(model), agent=self.agent,
         )
         logger.info("checkpoint %s at %d timesteps (%s)", manifest.model_file, timesteps,
                     ", ".join(tags))

@@ -18,6 +18,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
+from fxconsole.agents.base import RunStart, TrainingHandle, TrainRequest, TrainResult
 from fxconsole.agents.checkpoints import RunCheckpoints, new_run_name, resolve_checkpoint, verify
 from fxconsole.agents.manifest import validate_run_name
 from fxconsole.agents.ppo.callback import TrainingCallback
@@ -29,25 +30,10 @@ from fxconsole.config import Config
 from fxconsole.market.features import FEATURE_SPEC_VERSION
 from fxconsole.trading.env import TradingEnv, observation_spec
 from fxconsole.trading.market_data import MarketData, load_market_data
-from fxconsole.trading.metrics import TradeMetrics
 from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a training call did."""
-
-    run: str
-    run_dir: Path
-    start_timesteps: int
-    timesteps: int
-    seconds: float
-    gate_sigma_pips: float
-    metrics: dict[str, float]
-    rolling: TradeMetrics
-    latest: Path
+AGENT = "ppo"  # the name in manifests and the agent registry
 
 
 @dataclass(frozen=True)
@@ -98,7 +84,7 @@ def prepare_run(cfg: Config, ws: Workspace, run: str | None, resume: str | None)
     if run is not None:
         validate_run_name(run)
     if resume is None:
-        name = run or new_run_name()
+        name = run or new_run_name(AGENT)
         return TrainSetup(name, ws.checkpoints_dir / name, schedule, None, None)
     path = resolve_checkpoint(resume, ws.checkpoints_dir)
     manifest = verify(path, observation_spec("ppo"))
@@ -131,8 +117,8 @@ def train_ppo(
     timesteps: int | None = None,
     run: str | None = None,
     resume: str | None = None,
-    control: Callable[[TrainingCallback], bool] | None = None,
-    on_start: Callable[[TrainSetup, float, int], None] | None = None,
+    control: Callable[[TrainingHandle], bool] | None = None,
+    on_start: Callable[[RunStart], None] | None = None,
 ) -> TrainResult:
     """Train (or continue training) a PPO policy; checkpoints go to ``checkpoints/<run>/``.
 
@@ -145,7 +131,7 @@ def train_ppo(
         resume: a checkpoint to continue from (see ``resolve_checkpoint``).
         control: called every step with the callback; False ends training after saving
             ``latest`` (Ctrl-C, worker commands).
-        on_start: called before learning with the setup, the gate threshold and the
+        on_start: called before learning with the run, the gate threshold and the
             starting timestep count.
     """
     torch.set_num_threads(cfg.train.torch_threads)
@@ -156,11 +142,11 @@ def train_ppo(
     model = build_model(cfg, env, setup.resume_from)
     start = int(model.num_timesteps)
     if on_start is not None:
-        on_start(setup, gate, start)
+        on_start(RunStart(setup.run, setup.run_dir, gate, start))
     policy = CheckpointPolicy(
         RunCheckpoints(setup.run_dir, cfg.train.keep_periodic), cfg.train,
         dataclasses.asdict(cfg), observation_spec("ppo"), FEATURE_SPEC_VERSION,
-        start_timesteps=start, best_sqn=setup.best_sqn,
+        start_timesteps=start, best_sqn=setup.best_sqn, agent=AGENT,
     )
     callback = TrainingCallback(sink, setup.schedule, policy, cfg.train.best_window,
                                 cfg.train.progress_seconds, control)
@@ -172,3 +158,9 @@ def train_ppo(
     return TrainResult(setup.run, setup.run_dir, start, int(model.num_timesteps),
                        time.monotonic() - started, gate, callback.last_metrics,
                        callback.rolling.metrics(), latest)
+
+
+def train_request(request: TrainRequest) -> TrainResult:
+    """:func:`train_ppo` for a :class:`~fxconsole.agents.base.TrainRequest` (the seam)."""
+    return train_ppo(request.config, request.workspace, request.sink, request.timesteps,
+                     request.run, request.resume, request.control, request.on_start)
