@@ -3,7 +3,7 @@ worker's memory and idle CPU. Prints figures only.
 
 A temporary workspace gets a small synthetic data set (0.25 years of M1 bars) and a real
 PPO checkpoint trained for 20,480 steps (about 5 s), traded through its torch-free
-:class:`~fxconsole.agents.ppo.inference.NumpyActor`. The default configuration is used
+PPO policy (:class:`~fxconsole.agents.ppo.inference.NumpyActor`). The default configuration is used
 (1,440-row feature window, 2,000 bars of history), except where noted.
 
 1. Paper broker, in this process: :class:`~fxconsole.live.engine.LiveTrader` over the
@@ -61,10 +61,11 @@ import numpy as np
 import numpy.typing as npt
 import psutil
 
+from fxconsole.agents.base import Policy
 from fxconsole.agents.checkpoints import RunCheckpoints
 from fxconsole.agents.manifest import read_manifest
-from fxconsole.agents.ppo.inference import NumpyActor, load_actor
 from fxconsole.agents.ppo.train import train_ppo
+from fxconsole.agents.registry import load_policy
 from fxconsole.agents.sinks import MemorySink
 from fxconsole.brokers.base import Broker
 from fxconsole.brokers.credentials import Credentials
@@ -163,8 +164,8 @@ class Probe:
         """Wrap the trader's features, policy, journal, broker and sink (instance attributes)."""
         features = trader.features
         features.extend = self.timed("features", features.extend)  # type: ignore[method-assign]
-        if trader.actor is not None:
-            trader.actor = self.timed("policy", trader.actor)
+        if trader.policy is not None:
+            trader.policy = TimedPolicy(trader.policy, self.timed("policy", trader.policy))
         journal = trader.journal
         for name in ("record_intent", "mark_sent", "record_outcome", "set_states",
                      "set_state"):
@@ -225,16 +226,29 @@ class LatencySink:
         self.writer.event(level, kind, message, data)
 
 
+class TimedPolicy:
+    """A policy whose calls go through ``call`` (timed), of the same observation kind."""
+
+    def __init__(self, policy: Policy, call: Callable[..., Any]) -> None:
+        self.observation_kind = policy.observation_kind
+        self.call = call
+
+    def __call__(self, obs: Any, legal: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+        """The wrapped policy's actions."""
+        return np.asarray(self.call(obs, legal), dtype=np.int64)
+
+
 class PatternActor:
     """Runs the real policy on every bar, then plays ``PATTERN`` instead of its action."""
 
-    def __init__(self, actor: NumpyActor) -> None:
+    def __init__(self, actor: Policy) -> None:
         self.actor = actor
+        self.observation_kind = actor.observation_kind
         self.calls = 0
 
-    def __call__(self, obs: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+    def __call__(self, obs: Any, legal: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
         """The policy's forward pass, then the pattern's next action."""
-        self.actor(obs)
+        self.actor(obs, legal)
         action = PATTERN[self.calls % len(PATTERN)]
         self.calls += 1
         return np.array([action], dtype=np.int64)
@@ -316,7 +330,7 @@ def bench_config() -> Config:
     return with_overrides(Config(), "risk", daily_loss_pips=0.0).validated()
 
 
-def make_trader(broker: Broker, conn: sqlite3.Connection, actor: NumpyActor, cfg: Config,
+def make_trader(broker: Broker, conn: sqlite3.Connection, actor: Policy, cfg: Config,
                 ) -> tuple[LiveTrader, LatencySink, Probe]:
     """A started, instrumented trader with the pattern actor on ``broker``."""
     sink = LatencySink(MetricsWriter(conn, RUN, "live", source="live"))
@@ -340,7 +354,7 @@ def step(trader: LiveTrader, probe: Probe) -> bool:
 
 # --- 1. paper ------------------------------------------------------------------------------
 
-def bench_paper(ws: Workspace, actor: NumpyActor, n_bars: int) -> dict[str, float]:
+def bench_paper(ws: Workspace, actor: Policy, n_bars: int) -> dict[str, float]:
     """The paper broker in this process, one bar per step."""
     cfg = bench_config()
     conn = connect(ws.root / "paper-bench.sqlite")
@@ -390,7 +404,7 @@ def fake_server(pipe: Any, nagle: bool) -> None:
     pipe.send("closed")
 
 
-def bench_oanda(ws: Workspace, actor: NumpyActor, n_bars: int, nagle: bool
+def bench_oanda(ws: Workspace, actor: Policy, n_bars: int, nagle: bool
                 ) -> dict[str, float]:
     """The OANDA broker (pricing stream on) against the fake server in another process."""
     ctx = multiprocessing.get_context("spawn")
@@ -531,7 +545,7 @@ def main() -> None:
         ws = Workspace(Path(tmp)).ensure()
         took = prepare(ws)
         print(f"set-up: 0.25 years of synthetic M1 bars + PPO 20,480 steps in {took:.1f} s")
-        _, actor = load_actor(ws.checkpoints_dir / RUN / "deployed.json")
+        _, actor = load_policy(ws.checkpoints_dir / RUN / "deployed.json")
         paper = bench_paper(ws, actor, args.bars)
         oanda = bench_oanda(ws, actor, args.oanda_bars, args.fake_nagle)
         idle = bench_process(ws, 0.1, args.idle_seconds)

@@ -15,7 +15,7 @@ from typing import Any
 
 from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError
-from fxconsole.agents.ppo.inference import load_actor
+from fxconsole.agents.registry import load_policy
 from fxconsole.brokers.factory import make_broker
 from fxconsole.live.engine import LiveTrader
 from fxconsole.live.gate import live_gate_sigma
@@ -63,7 +63,7 @@ def _trade(rt: WorkerRuntime) -> None:
             interval = min(interval, 1.0 / cfg.live.bars_per_second)
         while not rt.stop.is_set():
             trader.step()
-            rt.beat(int(trader.sw.totals["decisions"]))
+            rt.beat(trader.decided)
             rt.sleep(interval)
         trader.close()
     finally:
@@ -92,12 +92,12 @@ def _load_deployed(rt: WorkerRuntime, trader: LiveTrader) -> None:
     if not path.exists():
         return
     try:
-        manifest, actor = load_actor(path)
+        manifest, actor = load_policy(path)
     except CheckpointError as exc:
         logger.error("not trading the deployed checkpoint: %s", exc)
         rt.writer.event("error", "deploy", f"deployed checkpoint unusable: {exc}", {})
         return
-    trader.actor, trader.deployed = actor, _label(manifest.run, manifest.timesteps,
+    trader.policy, trader.deployed = actor, _label(manifest.run, manifest.timesteps,
                                                   manifest.model_file)
     logger.info("trading deployed checkpoint %s", manifest.model_file)
 
@@ -107,7 +107,7 @@ def _deploy(rt: WorkerRuntime, trader: LiveTrader, args: dict[str, Any]) -> str:
     if path.parent.name != rt.run:
         raise ValueError(f"{path} belongs to run {path.parent.name!r}; live trades run "
                          f"{rt.run!r}: deploy one of its checkpoints")
-    manifest, actor = load_actor(path)
+    manifest, actor = load_policy(path)
     RunCheckpoints(path.parent).point("deployed", manifest)
     return trader.deploy(actor, _label(manifest.run, manifest.timesteps, manifest.model_file))
 

@@ -99,7 +99,7 @@ def _actor(ctx: Context, spec: str | None, run: str) -> tuple[Any, str]:
     """The policy to trade (refusing a checkpoint that does not fit) and its label."""
     from fxconsole.agents.checkpoints import resolve_checkpoint
     from fxconsole.agents.manifest import CheckpointError
-    from fxconsole.agents.ppo.inference import load_actor
+    from fxconsole.agents.registry import load_policy
 
     checkpoints = ctx.workspace.checkpoints_dir
     if spec is None:
@@ -108,7 +108,7 @@ def _actor(ctx: Context, spec: str | None, run: str) -> tuple[Any, str]:
             return None, ""
         spec = str(deployed)
     try:
-        manifest, actor = load_actor(resolve_checkpoint(spec, checkpoints))
+        manifest, actor = load_policy(resolve_checkpoint(spec, checkpoints))
     except CheckpointError as exc:
         raise CliError(f"checkpoint {spec} refused: {exc}") from None
     return actor, f"{manifest.run} @ {manifest.timesteps:,} ({manifest.model_file})"
@@ -155,7 +155,7 @@ def _trade(ctx: Context, cfg: Config, run: str, actor: Any, label: str,
     trader = LiveTrader(broker, conn, actor, cfg, sink, run=run, worker="live",
                         gate_sigma_pips=gate, deployed=label,
                         observer=_print_decision)
-    console.print(f"live: {broker.name} broker, {trader.instrument} {trader.granularity}, "
+    console.print(f"live: {broker.name} broker, {trader.instrument} {cfg.data.timeframe}, "
                   f"{'trading ' + label if actor else 'no checkpoint: holding'}; Ctrl-C stops")
     stop = _stop_on_signals()
     interval = cfg.live.poll_seconds

@@ -1,12 +1,13 @@
 """From the policy's action to what the live trader does on a bar (pure).
 
-The environment's rules (SPEC §4) first: an entry while in a position and CLOSE while
-flat are invalid and act as HOLD; an entry while flat is gated (HOLD) if σ20 is below the
-gate; a position that has been held ``session_bars − 1`` bars is closed as the
-environment's forced close at the end of a session. Then the operator's and the
-safety switches: a kill switch, paused entries or a halt stop entries; a halt (the
-broker's position is not what the journal believes) also stops the policy's exits —
-only an explicit flatten may then trade.
+The environment's rules (SPEC §4) first, by the trading core's own
+:func:`~fxconsole.trading.core.action_effect`: an entry while in a position and CLOSE
+while flat are invalid and act as HOLD; an entry while flat is gated (HOLD) if σ20 is
+below the gate. A position that has been held ``session_bars − 1`` bars is closed as the
+environment's forced close at the end of a session. Then the operator's and the safety
+switches: a kill switch, paused entries or a halt stop entries; a halt (the broker's
+position is not what the journal believes) also stops the policy's exits — only an
+explicit flatten may then trade.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fxconsole.timeutil import iso_utc
+from fxconsole.trading import core
 from fxconsole.trading.core import BUY, CLOSE, HOLD, SELL
 
 ACTION_NAMES = {HOLD: "HOLD", BUY: "BUY", SELL: "SELL", CLOSE: "CLOSE"}
@@ -90,24 +92,19 @@ def choose(policy: int | None, ctx: DecisionContext) -> Choice:
         return Choice(CLOSE, f"forced close after {ctx.bars_held} bars", FORCED)
     if policy is None or policy == HOLD:
         return Choice(HOLD, "policy" if policy is not None else "no decision")
-    if policy == CLOSE:
-        if ctx.side == 0:
-            return Choice(HOLD, "invalid: CLOSE while flat")
-        if ctx.halted:
-            return Choice(HOLD, f"halted: {ctx.halted}")
-        return Choice(CLOSE, "policy", CLOSE_PURPOSE)
-    if policy not in (BUY, SELL):
+    if policy not in ACTION_NAMES:
         return Choice(HOLD, f"invalid action {policy}")
-    return _entry(policy, ctx)
-
-
-def _entry(policy: int, ctx: DecisionContext) -> Choice:
-    if ctx.side != 0:
+    effect = core.action_effect(policy, float(ctx.side), ctx.sigma20, ctx.gate_sigma_pips)
+    if effect == core.EFFECT_INVALID:
+        if policy == CLOSE:
+            return Choice(HOLD, "invalid: CLOSE while flat")
         return Choice(HOLD, f"invalid: {ACTION_NAMES[policy]} while in a position")
-    if ctx.sigma20 < ctx.gate_sigma_pips:
+    if effect == core.EFFECT_GATED:
         return Choice(HOLD, f"gated: σ20 {ctx.sigma20:.2f} < {ctx.gate_sigma_pips:.2f} pips")
     if ctx.halted:
         return Choice(HOLD, f"halted: {ctx.halted}")
+    if effect == core.EFFECT_CLOSE:
+        return Choice(CLOSE, "policy", CLOSE_PURPOSE)
     if ctx.kill_switch:
         return Choice(HOLD, "kill switch engaged")
     if ctx.entries_paused:

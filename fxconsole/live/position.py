@@ -1,67 +1,93 @@
-"""The SPEC §4 position features of a live position, tracked from bar closes.
+"""A live position marked at bar closes, through the trading core's own SPEC §4 functions.
 
-:class:`PositionTracker` is the environment's position arithmetic without the market
-table: an entry at the decision bar's close, then one :meth:`~PositionTracker.mark` per
-new complete bar. Unrealised pips are ``±(c − e) / pip − spread``; ``peak``, ``dd``,
-``max_dd``, ``area_dd`` and ``bars`` follow SPEC §4 exactly as
-:mod:`fxconsole.trading.core` computes them, so :func:`observation` of a live bar equals
-the environment's observation of the same bar. Pure: no clock, I/O or broker.
+:class:`PositionTracker` holds one core state vector (:mod:`fxconsole.trading.core`) and
+calls the core to open, mark and close it — the environment's arithmetic, not a copy of
+it — so its position features, and :func:`ppo_observation` / :func:`muzero_observation`
+of a live bar, equal the environment's of the same bar. Bars are counted from the entry:
+the entry bar is index 0 and every new complete bar adds one. Pure: no clock, I/O or
+broker.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from fxconsole.timeutil import iso_utc
-from fxconsole.trading.core import N_POSITION, PPO_MARKET_COLS, PPO_SIZE, PPO_TIME_COLS
+from fxconsole.trading import core
+from fxconsole.trading.batch import MuZeroBatch
 
 F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
 SIDE_NAMES = {1: "long", -1: "short"}
 
 
-@dataclass
 class PositionTracker:
     """One position (or none) marked at bar closes.
 
     Attributes:
         pip: the symbol's pip size.
         spread_pips: the spread charged at entry (SPEC §4: 4 pips).
-        side: −1 short, 0 flat, 1 long.
-        entry_price: the close of the entry (decision) bar.
         entry_ts: open time (ns UTC) of the entry bar.
-        unrealised: pips net of spread at the last marked bar.
-        peak: the highest ``unrealised`` since entry.
-        dd: ``peak − unrealised`` at the last marked bar.
-        max_dd: the highest ``dd`` since entry.
-        area_dd: the sum of ``dd`` over the marked bars since entry.
-        bars: stored bars since the entry bar (0 on the entry bar).
         last_ts: open time of the last marked bar.
         last_close: the close it was last marked at.
     """
 
-    pip: float
-    spread_pips: float = 4.0
-    side: int = 0
-    entry_price: float = 0.0
-    entry_ts: int = 0
-    unrealised: float = 0.0
-    peak: float = 0.0
-    dd: float = 0.0
-    max_dd: float = 0.0
-    area_dd: float = 0.0
-    bars: int = 0
-    last_ts: int = 0
-    last_close: float = 0.0
+    def __init__(self, pip: float, spread_pips: float = 4.0) -> None:
+        self.pip, self.spread_pips = float(pip), float(spread_pips)
+        self.state = np.zeros(core.STATE_SIZE, dtype=np.float64)
+        self.state[core.P_PIP] = self.pip
+        self.state[core.P_SPREAD] = self.spread_pips
+        self.entry_ts = self.last_ts = 0
+        self.last_close = 0.0
+
+    @property
+    def side(self) -> int:
+        """−1 short, 0 flat, 1 long."""
+        return int(self.state[core.S_SIDE])
 
     @property
     def flat(self) -> bool:
         """True without a position."""
         return self.side == 0
+
+    @property
+    def bars(self) -> int:
+        """Stored bars since the entry bar (0 on the entry bar)."""
+        return int(self.state[core.S_STEP]) if self.side else 0
+
+    @property
+    def entry_price(self) -> float:
+        """The close of the entry (decision) bar."""
+        return float(self.state[core.S_ENTRY_PRICE])
+
+    @property
+    def unrealised(self) -> float:
+        """Pips net of spread at the last marked bar."""
+        return float(self.state[core.S_UNREALISED])
+
+    @property
+    def peak(self) -> float:
+        """The highest ``unrealised`` since entry."""
+        return float(self.state[core.S_PEAK])
+
+    @property
+    def dd(self) -> float:
+        """``peak − unrealised`` at the last marked bar."""
+        return float(self.state[core.S_DD])
+
+    @property
+    def max_dd(self) -> float:
+        """The highest ``dd`` since entry."""
+        return float(self.state[core.S_MAX_DD])
+
+    @property
+    def area_dd(self) -> float:
+        """The sum of ``dd`` over the marked bars since entry."""
+        return float(self.state[core.S_AREA_DD])
 
     def open(self, side: int, price: float, ts: int) -> None:
         """Enter at the close ``price`` of the bar opening at ``ts``; that bar is marked.
@@ -73,32 +99,18 @@ class PositionTracker:
             raise ValueError("already in a position: close it first (no hedging)")
         if side not in (1, -1):
             raise ValueError(f"side must be 1 (long) or -1 (short), got {side!r}")
-        self.side, self.entry_price, self.entry_ts = side, float(price), int(ts)
-        self.peak, self.max_dd, self.area_dd, self.bars = -math.inf, 0.0, 0.0, 0
-        self._mark(float(price), int(ts))
+        self.state[core.S_START] = self.state[core.S_STEP] = 0.0
+        core.open_at(self.state, 0, float(price), float(side))
+        self.entry_ts = self.last_ts = int(ts)
+        self.last_close = float(price)
 
     def mark(self, close: float, ts: int) -> None:
         """Mark the position at the close of the next stored bar (no-op while flat)."""
         if self.side == 0:
             return
-        self.bars += 1
-        self._mark(float(close), int(ts))
-
-    def _mark(self, close: float, ts: int) -> None:
-        # The same expressions, in the same order, as fxconsole.trading.core._mark.
-        if self.side > 0:
-            unrealised = (close - self.entry_price) / self.pip - self.spread_pips
-        else:
-            unrealised = (self.entry_price - close) / self.pip - self.spread_pips
-        self.unrealised = unrealised
-        if unrealised > self.peak:
-            self.peak = unrealised
-        dd = self.peak - unrealised
-        self.dd = dd
-        if dd > self.max_dd:
-            self.max_dd = dd
-        self.area_dd += dd
-        self.last_ts, self.last_close = ts, close
+        self.state[core.S_STEP] += 1.0
+        core.mark_at(self.state, float(close))
+        self.last_ts, self.last_close = int(ts), float(close)
 
     def close(self, exit_ts: int, exit_price: float | None = None,
               forced: bool = False) -> dict[str, Any]:
@@ -107,7 +119,7 @@ class PositionTracker:
         Args:
             exit_ts: open time of the bar the trade closes on.
             exit_price: the exit price if it is not the last marked close (e.g. a
-                flatten at the current quote between bars); pips are recomputed at it.
+                flatten at the current quote between bars); pips are computed at it.
             forced: closed because it reached the session length.
 
         Raises:
@@ -115,60 +127,79 @@ class PositionTracker:
         """
         if self.side == 0:
             raise ValueError("no position to close")
-        pips, price = self.unrealised, self.last_close
-        if exit_price is not None:
-            price = float(exit_price)
-            move = (price - self.entry_price) if self.side > 0 else (self.entry_price - price)
-            pips = move / self.pip - self.spread_pips
+        side, bars, entry_ts = self.side, self.bars, self.entry_ts
+        price = self.last_close if exit_price is None else float(exit_price)
+        core.close_at(self.state, bars, price, forced)
+        s = self.state
         trade = {
-            "side": SIDE_NAMES[self.side], "entry_ts": iso_utc(self.entry_ts),
-            "exit_ts": iso_utc(exit_ts), "entry_price": self.entry_price, "exit_price": price,
-            "pips": pips, "max_dd": self.max_dd, "bars_held": self.bars, "forced": forced,
+            "side": SIDE_NAMES[side], "entry_ts": iso_utc(entry_ts),
+            "exit_ts": iso_utc(exit_ts), "entry_price": float(s[core.T_ENTRY_PRICE]),
+            "exit_price": price, "pips": float(s[core.T_PIPS]),
+            "max_dd": float(s[core.T_MAX_DD]), "bars_held": bars, "forced": forced,
         }
         self.reset()
         return trade
 
     def reset(self) -> None:
         """Flat, every field at 0."""
-        self.side, self.entry_price, self.entry_ts, self.last_ts = 0, 0.0, 0, 0
+        self.state[core.S_START:] = 0.0
+        self.entry_ts = self.last_ts = 0
         self.last_close = 0.0
-        self.unrealised = self.peak = self.dd = self.max_dd = self.area_dd = 0.0
-        self.bars = 0
 
     def features(self) -> F32:
-        """The 6 position features (all 0 while flat), as ``core.write_position``."""
-        out = np.zeros(N_POSITION, dtype=np.float32)
-        if self.side == 0:
-            return out
-        out[0] = self.side
-        out[1] = math.tanh(self.unrealised / 100.0)
-        out[2] = math.tanh(float(self.bars) / 100.0)
-        out[3] = math.tanh(self.dd / 100.0)
-        out[4] = math.tanh(self.max_dd / 100.0)
-        out[5] = math.tanh(self.area_dd / 100.0)
+        """The 6 position features (all 0 while flat), by ``core.write_position``."""
+        out = np.zeros(core.N_POSITION, dtype=np.float32)
+        core.write_position(self.state, out, 0)
+        return out
+
+    def legal(self) -> npt.NDArray[np.bool_]:
+        """(1, 4): the actions the position allows (SPEC §4), for a Policy."""
+        out = np.zeros((1, core.N_ACTIONS), dtype=np.bool_)
+        core.write_legal(self.state, out[0])
         return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able state (non-finite values as None)."""
+        values: dict[str, Any] = {
+            "pip": self.pip, "spread_pips": self.spread_pips, "side": self.side,
+            "entry_price": self.entry_price if self.side else 0.0, "entry_ts": self.entry_ts,
+            "unrealised": self.unrealised, "peak": self.peak, "dd": self.dd,
+            "max_dd": self.max_dd, "area_dd": self.area_dd, "bars": self.bars,
+            "last_ts": self.last_ts, "last_close": self.last_close,
+        }
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in asdict(self).items()}
+                for k, v in values.items()}
 
 
-def observation(features_row: npt.ArrayLike, tracker: PositionTracker) -> F32:
-    """The 17-value PPO observation (SPEC §4) of a bar from its 11 features and a position.
-
-    Market ``[0, 1, 2, 3, 4, volatility_20, momentum_60_pips]``, the 6 position features,
-    then time ``[5, 6, 7, 8]``.
+def ppo_observation(features_row: npt.ArrayLike, tracker: PositionTracker) -> F32:
+    """The 17-value PPO observation (SPEC §4) of a bar from its 11 features and a position,
+    as a batch of one ``(1, 17)``.
 
     Raises:
         ValueError: if ``features_row`` does not hold 11 values.
     """
-    row = np.asarray(features_row, dtype=np.float64).reshape(-1)
-    if row.shape[0] != max(*PPO_MARKET_COLS, *PPO_TIME_COLS) + 1:
+    row = np.ascontiguousarray(features_row, dtype=np.float64).reshape(-1)
+    if row.shape[0] != core.TABLE_COLUMNS - 2:
         raise ValueError(f"expected the 11 features of one bar, got {row.shape[0]} values")
-    obs = np.empty(PPO_SIZE, dtype=np.float32)
-    n_market = len(PPO_MARKET_COLS)
-    obs[:n_market] = row[list(PPO_MARKET_COLS)]
-    obs[n_market:n_market + N_POSITION] = tracker.features()
-    obs[n_market + N_POSITION:] = row[list(PPO_TIME_COLS)]
+    obs = np.empty((1, core.PPO_SIZE), dtype=np.float32)
+    core.write_ppo_row(row, tracker.state, obs[0])
+    return obs
+
+
+def muzero_observation(window: npt.ArrayLike, tracker: PositionTracker) -> MuZeroBatch:
+    """The MuZero observation (SPEC §4) of a bar from the features of its last 32 bars
+    (oldest first, at least the 9 market features each), as a batch of one.
+
+    Raises:
+        ValueError: if ``window`` is not 32 rows of at least 9 features.
+    """
+    rows = np.ascontiguousarray(window, dtype=np.float64)
+    if rows.ndim != 2 or rows.shape[0] != core.TEMPORAL_BARS \
+            or rows.shape[1] < core.TEMPORAL_FEATURES:
+        raise ValueError(f"expected the features of the last {core.TEMPORAL_BARS} bars, got "
+                         f"shape {rows.shape}")
+    obs = MuZeroBatch(
+        np.empty((1, core.TEMPORAL_BARS, core.TEMPORAL_FEATURES), dtype=np.float32),
+        np.empty((1, core.N_POSITION), dtype=np.float32))
+    core.write_muzero_window(rows, tracker.state, obs.temporal[0], obs.static[0])
     return obs

@@ -1,8 +1,11 @@
-"""What the live trader reports: ``live/…`` metrics, its ``live_state`` rows, the connection.
+"""What the live trader reports: ``live/…`` metrics from a snapshot, its ``live_state`` rows,
+the broker's connection.
 
-The metrics are written at every decision and command, otherwise at most every
-:data:`IDLE_METRICS_SECONDS`; the last order's latencies and slippage go with the next
-row. The broker's connection is reported as events when it changes (connected, lost).
+The engine hands :class:`Status` a function that takes a :class:`Snapshot` of its
+components; the metrics are written at every decision and command, otherwise at most
+every :data:`IDLE_METRICS_SECONDS`; the last order's latencies and slippage go with the
+next row. The broker's connection is reported as events when it changes (connected,
+lost).
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fxconsole.brokers.base import AuthError, BrokerError
 from fxconsole.live import journal as keys
-from fxconsole.live.journal import Journal
 from fxconsole.live.position import PositionTracker
 from fxconsole.live.risk import RiskState
+from fxconsole.timeutil import ns_to_seconds, seconds_to_ns
 
 logger = logging.getLogger(__name__)
 
@@ -46,18 +50,18 @@ class Status:
     """
 
     def __init__(self, broker_name: str, sink: Sink, monotonic: Callable[[], float],
-                 metrics: Callable[[], dict[str, float]], step: Callable[[], int]) -> None:
+                 snapshot: Callable[[], Snapshot]) -> None:
         """Report through ``sink``.
 
         Args:
             broker_name: the broker's name in events.
             sink: metrics and events.
             monotonic: paces the idle metrics rows.
-            metrics: the current ``live/…`` metrics.
-            step: the step of the next metrics row (the decisions so far).
+            snapshot: what the engine's components hold now (read only when a row is
+                written).
         """
         self.broker_name, self.sink, self.monotonic = broker_name, sink, monotonic
-        self.metrics, self.step = metrics, step
+        self.snapshot = snapshot
         self.connected = False
         self.fill: dict[str, float] = {}
         self._last_write = -math.inf
@@ -95,66 +99,89 @@ class Status:
         if not force and now - self._last_write < IDLE_METRICS_SECONDS:
             return
         self._last_write = now
-        values = self.metrics()
+        snap = self.snapshot()
+        values = live_metrics(snap, self.connected)
         values.update(self.fill)
         self.fill = {}
-        self.sink.write(self.step(), values)
+        self.sink.write(snap.decisions, values)
 
 
-def live_metrics(totals: Mapping[str, float], tracker: PositionTracker, position: int,
-                 risk: RiskState, journal: Journal, *, entries_paused: bool,
-                 kill_switch: bool, halted: bool, connected: bool,
-                 deployed: bool) -> dict[str, float]:
-    """The ``live/…`` metrics of a trader.
+@dataclass(frozen=True)
+class Snapshot:
+    """What the live engine's components hold at one moment (read by :class:`Status`).
 
-    Args:
-        totals: decisions, trades and realised pips so far.
+    Attributes:
+        decisions: decisions so far.
+        trades: closed trades so far.
+        realised_pips: their pips.
         tracker: the tracked position.
         position: the units the journal believes are held.
         risk: the risk counters.
-        journal: the order journal (fills, rejects, unresolved orders).
+        fills: filled orders in the journal.
+        rejects: rejected or cancelled orders.
+        unresolved: orders whose outcome is not known yet.
         entries_paused: the operator paused entries.
         kill_switch: the kill switch is engaged.
         halted: trading is halted (or orders are still unresolved).
-        connected: the broker answers.
         deployed: a policy is deployed.
     """
+
+    decisions: int
+    trades: int
+    realised_pips: float
+    tracker: PositionTracker
+    position: int
+    risk: RiskState
+    fills: int
+    rejects: int
+    unresolved: int
+    entries_paused: bool
+    kill_switch: bool
+    halted: bool
+    deployed: bool
+
+
+def live_metrics(snap: Snapshot, connected: bool) -> dict[str, float]:
+    """The ``live/…`` metrics of a snapshot; ``connected``: the broker answers."""
+    risk, tracker = snap.risk, snap.tracker
     now_day = risk.tripped and risk.tripped_day == risk.day
     return {
-        "live/decisions": float(totals["decisions"]),
-        "live/position": float(position),
+        "live/decisions": float(snap.decisions),
+        "live/position": float(snap.position),
         "live/unrealised_pips": 0.0 if tracker.flat else tracker.unrealised,
-        "live/realised_pips": float(totals["realised_pips"]),
+        "live/realised_pips": float(snap.realised_pips),
         "live/today_pips": risk.day_pips,
-        "live/trades": float(totals["trades"]),
-        "live/fills": float(journal.fills()),
-        "live/rejects": float(journal.rejects()),
-        "live/unresolved": float(len(journal.unresolved())),
-        "live/entries_paused": float(entries_paused),
-        "live/kill_switch": float(kill_switch),
-        "live/halted": float(halted),
+        "live/trades": float(snap.trades),
+        "live/fills": float(snap.fills),
+        "live/rejects": float(snap.rejects),
+        "live/unresolved": float(snap.unresolved),
+        "live/entries_paused": float(snap.entries_paused),
+        "live/kill_switch": float(snap.kill_switch),
+        "live/halted": float(snap.halted),
         "live/risk_tripped": float(bool(now_day)),
         "live/connected": float(connected),
-        "live/deployed": float(deployed),
+        "live/deployed": float(snap.deployed),
     }
 
 
-def saved_state(last_decided: int | None, decisions: list[dict[str, Any]], risk: RiskState,
-                totals: Mapping[str, float], tracker: PositionTracker,
-                position: int) -> dict[str, Any]:
-    """The trader's ``live_state`` rows (the switches are written when they change);
-    ``position``: the units the journal believes are held."""
+def totals(snap: Snapshot) -> dict[str, float]:
+    """The ``totals`` row of ``live_state``."""
+    return {"decisions": snap.decisions, "trades": snap.trades,
+            "realised_pips": snap.realised_pips}
+
+
+def saved_state(snap: Snapshot, last_decided: int | None,
+                decisions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The trader's ``live_state`` rows (the switches are written when they change)."""
     return {
-        keys.LAST_BAR_TS: None if last_decided is None else last_decided / 1e9,
-        keys.DECISIONS: decisions, keys.RISK: risk.to_dict(),
-        keys.TOTALS: totals,
-        keys.POSITION: {**tracker.to_dict(), "units": position},
+        keys.LAST_BAR_TS: ns_to_seconds(last_decided),
+        keys.DECISIONS: decisions, keys.RISK: snap.risk.to_dict(),
+        keys.TOTALS: totals(snap),
+        keys.POSITION: {**snap.tracker.to_dict(), "units": snap.position},
     }
 
 
-def restored_last_decided(journal: Journal) -> int | None:
+def restored_last_decided(saved_seconds: float | None, journal_ns: int | None) -> int | None:
     """The newest bar decided before (ns): the saved one or the journal's, if later."""
-    stamps = [journal.get_state(keys.LAST_BAR_TS), journal.last_decided_bar()]
-    stored = stamps[0] if stamps[0] is None else round(float(stamps[0]) * 1e6) * 1000
-    known = [t for t in (stored, stamps[1]) if t is not None]
+    known = [t for t in (seconds_to_ns(saved_seconds), journal_ns) if t is not None]
     return max(known) if known else None

@@ -1,4 +1,4 @@
-"""The operator's switches, the trading halt and the running totals, kept in ``live_state``.
+"""The operator's switches and the trading halt, kept in ``live_state``.
 
 The kill switch and paused entries stop new entries (exits go on); the kill switch also
 flattens if ``live.flatten_on_kill``. A halt (the broker's position is not what the
@@ -19,13 +19,12 @@ MISMATCH = "mismatch"  # the kind of halt a reconciliation raises
 
 
 class Switches:
-    """The switches, the halt and the totals of one trader.
+    """The switches and the halt of one trader.
 
     Attributes:
         kill_switch: the operator's kill switch is engaged (no new entries).
         entries_paused: the operator paused entries.
         halted: the halt (``kind``, ``reason``, ``since``), or None.
-        totals: decisions, trades and realised pips so far.
         flatten_pending: a flatten is sent at the next step (persisted until it is done
             or refused, so a restarted trader still flattens).
     """
@@ -38,16 +37,14 @@ class Switches:
         self.kill_switch = False
         self.entries_paused = False
         self.halted: dict[str, Any] | None = None
-        self.totals: dict[str, float] = {"decisions": 0, "trades": 0, "realised_pips": 0.0}
         self.flatten_pending = False
 
     def load(self) -> None:
-        """Read the persisted switches, halt and totals."""
+        """Read the persisted switches and halt."""
         j = self.journal
         self.kill_switch = bool(j.get_state(keys.KILL_SWITCH, False))
         self.entries_paused = bool(j.get_state(keys.ENTRIES_PAUSED, False))
         self.halted = j.get_state(keys.HALTED)
-        self.totals.update(j.get_state(keys.TOTALS) or {})
         self.flatten_pending = bool(j.get_state(keys.FLATTEN_PENDING, False))
         if self.kill_switch and self.flatten_on_kill:
             self.flatten_pending = True

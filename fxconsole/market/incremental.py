@@ -41,6 +41,9 @@ _COLUMNS = ("open", "high", "low", "close", "hours")
 _OPEN, _HIGH, _LOW, _CLOSE, _HOURS = range(len(_COLUMNS))
 
 
+MAX_WINDOW_ROWS = 32  # the longest window asked for: SPEC §4's MuZero window
+
+
 class BarOrderError(ValueError):
     """A bar older than the newest one, or a second, different bar with the same time."""
 
@@ -82,8 +85,7 @@ class IncrementalFeatures:
         self._start = 0  # first kept row in the arrays
         self._end = 0  # one past the newest row
         self._week_open = -_SAME_WEEK_NS  # cached week open of the newest bar
-        rows = lookback_rows(self.window)
-        self._kernel = FeatureWorkspace(rows)
+        self._kernel = FeatureWorkspace(lookback_rows(self.window) + MAX_WINDOW_ROWS - 1)
 
     def __len__(self) -> int:
         return self._end - self._start
@@ -199,17 +201,36 @@ class IncrementalFeatures:
         Raises:
             LookupError: while no bar has been added.
         """
+        result: F64 = self.features_window(1)[0].copy()
+        return result
+
+    def features_window(self, rows: int) -> F64:
+        """The 11 features of each of the newest ``rows`` bars, oldest first: the MuZero
+        window (SPEC §4: 32 rows). Rows not yet warm (or not kept) are NaN.
+
+        The returned array is a view into scratch space: valid until the next call.
+
+        Raises:
+            LookupError: while no bar has been added.
+            ValueError: for more than :data:`MAX_WINDOW_ROWS` rows.
+        """
         if not len(self):
             raise LookupError("no bars yet: append or extend first")
-        first = max(self._start, self._end - lookback_rows(self.window))
+        if not 1 <= rows <= MAX_WINDOW_ROWS:
+            raise ValueError(f"rows = {rows}: a window of 1 to {MAX_WINDOW_ROWS} rows")
+        first = max(self._start, self._end - lookback_rows(self.window) - (rows - 1))
         n = self._end - first
         values = self._values
-        rows = slice(first, self._end)
-        out = self._kernel.compute(values[_CLOSE, rows], values[_HIGH, rows],
-                                   values[_LOW, rows], values[_HOURS, rows], self.pip,
+        span = slice(first, self._end)
+        out = self._kernel.compute(values[_CLOSE, span], values[_HIGH, span],
+                                   values[_LOW, span], values[_HOURS, span], self.pip,
                                    self.window)
-        result: F64 = out[n - 1].copy()
-        return result
+        if n >= rows:
+            window: F64 = out[n - rows:n]
+            return window
+        padded = np.full((rows, out.shape[1]), np.nan)
+        padded[rows - n:] = out[:n]
+        return padded
 
     def sigma20(self) -> float:
         """Raw σ20 of the newest bar in pips (NaN with fewer than 21 bars), as offline."""

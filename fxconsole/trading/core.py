@@ -114,15 +114,17 @@ def reset_state(start: int, state: F64) -> None:  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _mark(table: F64, state: F64, t: int) -> None:  # pragma: no cover - compiled
-    """Mark the open trade at ``c_t``: unrealised, peak, dd, max_dd, area_dd."""
-    side = state[S_SIDE]
-    close = table[t, CLOSE_COL]
-    entry = state[S_ENTRY_PRICE]
-    if side > 0.0:
-        unrealised = (close - entry) / state[P_PIP] - state[P_SPREAD]
-    else:
-        unrealised = (entry - close) / state[P_PIP] - state[P_SPREAD]
+def unrealised_at(state: F64, price: float) -> float:  # pragma: no cover - compiled
+    """The open trade's pips net of spread if marked at ``price`` (SPEC §4)."""
+    if state[S_SIDE] > 0.0:
+        return (price - state[S_ENTRY_PRICE]) / state[P_PIP] - state[P_SPREAD]
+    return (state[S_ENTRY_PRICE] - price) / state[P_PIP] - state[P_SPREAD]
+
+
+@numba.njit(cache=True)
+def mark_at(state: F64, price: float) -> None:  # pragma: no cover - compiled
+    """Mark the open trade at the close ``price``: unrealised, peak, dd, max_dd, area_dd."""
+    unrealised = unrealised_at(state, price)
     state[S_UNREALISED] = unrealised
     if unrealised > state[S_PEAK]:
         state[S_PEAK] = unrealised
@@ -134,27 +136,29 @@ def _mark(table: F64, state: F64, t: int) -> None:  # pragma: no cover - compile
 
 
 @numba.njit(cache=True)
-def _open(table: F64, state: F64, t: int, side: float) -> None:  # pragma: no cover
-    """Open a position at ``c_t``; the entry bar is marked (unrealised = −spread)."""
+def open_at(state: F64, index: int, price: float, side: float) -> None:  # pragma: no cover
+    """Open a position at the close ``price`` of bar ``index``; that bar is marked
+    (unrealised = −spread)."""
     state[S_SIDE] = side
-    state[S_ENTRY_INDEX] = t
-    state[S_ENTRY_PRICE] = table[t, CLOSE_COL]
+    state[S_ENTRY_INDEX] = index
+    state[S_ENTRY_PRICE] = price
     state[S_PEAK] = -np.inf
     state[S_MAX_DD] = 0.0
     state[S_AREA_DD] = 0.0
-    _mark(table, state, t)
+    mark_at(state, price)
 
 
 @numba.njit(cache=True)
-def _close(table: F64, state: F64, t: int, forced: bool) -> float:  # pragma: no cover
-    """Close the position at ``c_t``; record the trade; return the close reward."""
-    pips = state[S_UNREALISED]
+def close_at(state: F64, index: int, price: float, forced: bool) -> float:  # pragma: no cover
+    """Close the position at ``price`` on bar ``index``; record the trade (``T_`` fields);
+    return the AMDDP1 close reward. The pips are those of a mark at ``price``."""
+    pips = unrealised_at(state, price)
     max_dd = state[S_MAX_DD]
     state[T_SIDE] = state[S_SIDE]
     state[T_ENTRY_INDEX] = state[S_ENTRY_INDEX]
-    state[T_EXIT_INDEX] = t
+    state[T_EXIT_INDEX] = index
     state[T_ENTRY_PRICE] = state[S_ENTRY_PRICE]
-    state[T_EXIT_PRICE] = table[t, CLOSE_COL]
+    state[T_EXIT_PRICE] = price
     state[T_PIPS] = pips
     state[T_MAX_DD] = max_dd
     state[T_FORCED] = 1.0 if forced else 0.0
@@ -163,25 +167,42 @@ def _close(table: F64, state: F64, t: int, forced: bool) -> float:  # pragma: no
     return pips - state[P_DD_PENALTY] * max_dd
 
 
+# What an action does to a position (SPEC §4), shared by the env step and live trading.
+EFFECT_HOLD, EFFECT_OPEN, EFFECT_CLOSE, EFFECT_INVALID, EFFECT_GATED = 0, 1, 2, 3, 4
+
+
+@numba.njit(cache=True)
+def action_effect(action: int, side: float, sigma20: float,
+                  gate: float) -> int:  # pragma: no cover - compiled
+    """The effect of ``action`` on a position of ``side``: an entry while flat opens
+    unless σ20 is below ``gate`` (gated); CLOSE in a trade closes; BUY/SELL in a trade and
+    CLOSE while flat are invalid; everything else holds."""
+    if side == 0.0:
+        if BUY <= action <= SELL:
+            return EFFECT_GATED if sigma20 < gate else EFFECT_OPEN
+        return EFFECT_INVALID if action == CLOSE else EFFECT_HOLD
+    if action == CLOSE:
+        return EFFECT_CLOSE
+    return EFFECT_HOLD if action == HOLD else EFFECT_INVALID
+
+
 @numba.njit(cache=True)
 def _act(action: int, table: F64, state: F64, t: int) -> tuple[float, bool]:  # pragma: no cover
     """Apply one action at bar ``t``; return (reward, a trade closed)."""
-    if state[S_SIDE] == 0.0:
-        if BUY <= action <= SELL:  # an entry attempt
-            state[S_ATTEMPTS] += 1.0
-            if table[t, SIGMA_COL] < state[P_GATE]:
-                state[S_GATED] += 1.0
-                return state[P_HOLD_FLAT], False
-            _open(table, state, t, 1.0 if action == BUY else -1.0)
-            return state[P_OPEN_REWARD], False
-        if action == CLOSE:
-            state[S_INVALID] += 1.0
-        return state[P_HOLD_FLAT], False
-    if action == CLOSE:
-        return _close(table, state, t, False), True
-    if action != HOLD:
+    flat = state[S_SIDE] == 0.0
+    effect = action_effect(action, state[S_SIDE], table[t, SIGMA_COL], state[P_GATE])
+    if flat and BUY <= action <= SELL:  # an entry attempt, gated or not
+        state[S_ATTEMPTS] += 1.0
+    if effect == EFFECT_OPEN:
+        open_at(state, t, table[t, CLOSE_COL], 1.0 if action == BUY else -1.0)
+        return state[P_OPEN_REWARD], False
+    if effect == EFFECT_CLOSE:
+        return close_at(state, t, table[t, CLOSE_COL], False), True
+    if effect == EFFECT_GATED:
+        state[S_GATED] += 1.0
+    elif effect == EFFECT_INVALID:
         state[S_INVALID] += 1.0
-    return 0.0, False
+    return (state[P_HOLD_FLAT] if flat else 0.0), False
 
 
 @numba.njit(cache=True)
@@ -204,13 +225,13 @@ def apply_step(action: int, table: F64, state: F64) -> tuple[float, bool]:  # pr
     reward, closed = _act(action, table, state, t)
     if step >= int(state[P_LAST_STEP]):
         if state[S_SIDE] != 0.0:
-            reward += _close(table, state, t, True)
+            reward += close_at(state, t, table[t, CLOSE_COL], True)
             closed = True
         state[S_DONE] = 1.0
     else:
         state[S_STEP] = step + 1
         if state[S_SIDE] != 0.0:
-            _mark(table, state, t + 1)
+            mark_at(state, table[t + 1, CLOSE_COL])
     return reward, closed
 
 
@@ -250,29 +271,40 @@ def write_legal_batch(states: F64, out: npt.NDArray[np.bool_]) -> None:  # pragm
 
 
 @numba.njit(cache=True)
-def write_ppo(table: F64, state: F64, obs: F32) -> None:  # pragma: no cover - compiled
-    """The 17-value PPO observation of the current bar into ``obs``."""
-    t = int(state[S_START] + state[S_STEP])
+def write_ppo_row(row: F64, state: F64, obs: F32) -> None:  # pragma: no cover - compiled
+    """The 17-value PPO observation from one bar's 11 features and the position."""
     i = 0
     for col in PPO_MARKET_COLS:
-        obs[i] = table[t, col]
+        obs[i] = row[col]
         i += 1
     write_position(state, obs, i)
     i += N_POSITION
     for col in PPO_TIME_COLS:
-        obs[i] = table[t, col]
+        obs[i] = row[col]
         i += 1
+
+
+@numba.njit(cache=True)
+def write_ppo(table: F64, state: F64, obs: F32) -> None:  # pragma: no cover - compiled
+    """The 17-value PPO observation of the current bar into ``obs``."""
+    write_ppo_row(table[int(state[S_START] + state[S_STEP])], state, obs)
+
+
+@numba.njit(cache=True)
+def write_muzero_window(window: F64, state: F64, temporal: F32,
+                        static: F32) -> None:  # pragma: no cover - compiled
+    """The MuZero observation from the features of the last 32 bars (oldest first)."""
+    for i in range(TEMPORAL_BARS):
+        for j in range(TEMPORAL_FEATURES):
+            temporal[i, j] = window[i, j]
+    write_position(state, static, 0)
 
 
 @numba.njit(cache=True)
 def write_muzero(table: F64, state: F64, temporal: F32, static: F32) -> None:  # pragma: no cover
     """The MuZero observation: features 0–8 of bars ``t−31 … t`` and the position."""
     t = int(state[S_START] + state[S_STEP])
-    first = t - TEMPORAL_BARS + 1
-    for i in range(TEMPORAL_BARS):
-        for j in range(TEMPORAL_FEATURES):
-            temporal[i, j] = table[first + i, j]
-    write_position(state, static, 0)
+    write_muzero_window(table[t - TEMPORAL_BARS + 1:t + 1], state, temporal, static)
 
 
 @numba.njit(cache=True)

@@ -154,6 +154,7 @@ def test_backtests_show_a_policy_its_observation_kind_and_the_legal_actions(
         assert obs.temporal.shape == (3, 32, 9) and obs.static.shape == (3, 6)
         ppo_obs, ppo_legal = ppo_policy.seen[step]  # type: ignore[attr-defined]
         np.testing.assert_array_equal(legal, ppo_legal)
+        np.testing.assert_array_equal(ppo_obs[:, 7:13], obs.static)  # the same position
         flat = obs.static[:, 0] == 0
         np.testing.assert_array_equal(legal, np.stack(
             [np.ones(3, bool), flat, flat, ~flat], axis=1))

@@ -113,6 +113,41 @@ def test_trades_and_observations_equal_the_env(conn: sqlite3.Connection, bars: B
     assert len(decisions) == 20 and decisions[0]["action"] == "HOLD"
 
 
+class WindowScript(Script):
+    """A Script of the MuZero observation kind: it keeps the windows and positions."""
+
+    observation_kind = "muzero"
+
+    def __call__(self, obs: Any, legal: np.ndarray) -> np.ndarray:
+        self.windows = [*getattr(self, "windows", []), (obs.temporal[0].copy(),
+                                                         obs.static[0].copy())]
+        return super().__call__(obs.static, legal)
+
+
+def test_a_muzero_policy_sees_the_envs_window_and_the_legal_actions(
+        conn: sqlite3.Connection, bars: Bars) -> None:
+    cfg = small_config()
+    data = MarketData.from_bars(bars, cfg.data)
+    env = TradingEnv(split="train", data=data, config=cfg, observation="muzero")
+    start = int(env.starts[len(env.starts) // 2])
+    actions = [{3: BUY, 30: CLOSE, 40: SELL}.get(k, HOLD) for k in range(60)]
+    obs, _ = env.reset(options={"start_index": start})
+    env_obs = [obs]
+    for action in actions[:-1]:
+        obs, *_ = env.step(action)
+        env_obs.append(obs)
+    script = WindowScript(actions)
+    trader, sink = make_trader(conn, paper(conn, bars, start, cfg), script, cfg)
+    play(trader, trader.broker, len(actions))  # type: ignore[arg-type]
+    assert len(script.windows) == len(actions)
+    for k, (temporal, static) in enumerate(script.windows):
+        np.testing.assert_array_equal(temporal, env_obs[k]["temporal"], err_msg=f"bar {k}")
+        np.testing.assert_array_equal(static, env_obs[k]["static"], err_msg=f"bar {k}")
+        flat = static[0] == 0
+        assert script.legal[k].tolist() == [True, flat, flat, not flat]
+    assert [t["side"] for t in sink.closed] == ["long"] and not trader.tracker.flat
+
+
 def test_forced_close_after_a_session_of_bars(conn: sqlite3.Connection, bars: Bars) -> None:
     cfg = small_config(data={"session_bars": 12})
     broker = paper(conn, bars, weekday_start(bars), cfg)

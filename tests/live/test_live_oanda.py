@@ -26,7 +26,7 @@ from fxconsole.brokers.base import AuthError
 from fxconsole.brokers.credentials import Credentials
 from fxconsole.brokers.oanda import OandaBroker
 from fxconsole.config import Config, OandaConfig, with_overrides
-from fxconsole.live import orders as orders_mod
+from fxconsole.live import execution
 from fxconsole.live.engine import LiveTrader
 from fxconsole.live.journal import HALTED, TOTALS, Journal
 from fxconsole.trading.core import BUY, CLOSE, HOLD
@@ -149,13 +149,13 @@ def crash_after_send(monkeypatch: pytest.MonkeyPatch) -> Callable[[bool], None]:
             raise Crash
         real_kill(pid, sig)
 
-    monkeypatch.setattr(orders_mod.os, "kill", kill)
+    monkeypatch.setattr(execution.os, "kill", kill)
 
     def arm(on: bool) -> None:
         if on:
-            monkeypatch.setenv(orders_mod.FAULT_ENV, "after-send")
+            monkeypatch.setenv(execution.FAULT_ENV, "after-send")
         else:
-            monkeypatch.delenv(orders_mod.FAULT_ENV, raising=False)
+            monkeypatch.delenv(execution.FAULT_ENV, raising=False)
 
     return arm
 

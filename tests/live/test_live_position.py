@@ -1,4 +1,5 @@
-"""Live observations (incremental features + position tracker) equal the environment's."""
+"""Live observations (incremental features + position tracker) equal the environment's,
+for both observation kinds."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from fxconsole.config import Config, with_overrides
-from fxconsole.live.position import PositionTracker, observation
+from fxconsole.live.position import PositionTracker, muzero_observation, ppo_observation
 from fxconsole.market.bars import Bars
 from fxconsole.market.incremental import IncrementalFeatures
 from fxconsole.market.synth import synth_bars
@@ -27,10 +28,10 @@ def market() -> tuple[Bars, MarketData, Config]:
 
 
 def play_live(bars: Bars, data: MarketData, start: int, actions: list[int], gate: float,
-              session_bars: int) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+              session_bars: int, kind: str = "ppo") -> tuple[list[Any], list[dict[str, Any]]]:
     """The environment's session, replayed the way the live trader sees it."""
-    inc = IncrementalFeatures(bars.pip, WINDOW, WINDOW + 60)
-    lo = start - (WINDOW + 60)
+    inc = IncrementalFeatures(bars.pip, WINDOW, WINDOW + 60 + 31)
+    lo = start - (WINDOW + 60 + 31)
     inc.extend(bars.ts[lo:start], bars.open[lo:start], bars.high[lo:start], bars.low[lo:start],
                bars.close[lo:start])
     tracker = PositionTracker(bars.pip, 4.0)
@@ -40,7 +41,11 @@ def play_live(bars: Bars, data: MarketData, start: int, actions: list[int], gate
         ts, close = int(bars.ts[t]), float(bars.close[t])
         row = inc.append(ts, bars.open[t], bars.high[t], bars.low[t], close)
         tracker.mark(close, ts)
-        observations.append(observation(row, tracker))
+        if kind == "ppo":
+            observations.append(ppo_observation(row, tracker)[0])
+        else:
+            obs = muzero_observation(inc.features_window(32), tracker)
+            observations.append({"temporal": obs.temporal[0], "static": obs.static[0]})
         if tracker.flat and action in (BUY, SELL) and not data.sigma20[t] < gate:
             tracker.open(1 if action == BUY else -1, close, ts)
         elif not tracker.flat and action == CLOSE:
@@ -50,11 +55,12 @@ def play_live(bars: Bars, data: MarketData, start: int, actions: list[int], gate
     return observations, trades
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(("seed", "kind"), [(1, "ppo"), (2, "ppo"), (3, "ppo"),
+                                            (4, "muzero"), (5, "muzero")])
 def test_live_observations_equal_the_env(market: tuple[Bars, MarketData, Config],
-                                         seed: int) -> None:
+                                         seed: int, kind: str) -> None:
     bars, data, cfg = market
-    env = TradingEnv(split="train", data=data, config=cfg)
+    env = TradingEnv(split="train", data=data, config=cfg, observation=kind)
     rng = np.random.default_rng(seed)
     start = int(env.starts[rng.integers(len(env.starts))])
     actions = [int(a) for a in rng.choice([HOLD, BUY, SELL, CLOSE], size=env.session_bars,
@@ -69,9 +75,14 @@ def test_live_observations_equal_the_env(market: tuple[Bars, MarketData, Config]
                                if k not in ("entry_index", "exit_index")})
     assert done
     live_obs, live_trades = play_live(bars, data, start, actions, env.gate_sigma_pips,
-                                      env.session_bars)
+                                      env.session_bars, kind)
     for k, live in enumerate(live_obs):
-        np.testing.assert_array_equal(live, env_obs[k], err_msg=f"step {k}")
+        if kind == "ppo":
+            np.testing.assert_array_equal(live, env_obs[k], err_msg=f"step {k}")
+        else:
+            for part in ("temporal", "static"):
+                np.testing.assert_array_equal(live[part], env_obs[k][part],
+                                              err_msg=f"step {k} {part}")
     assert live_trades == env_trades
     assert len(env_trades) >= 2
 

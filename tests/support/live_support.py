@@ -72,15 +72,20 @@ class Sink:
 
 
 class Script:
-    """A policy that plays a list of actions (then HOLD) and keeps what it saw."""
+    """A policy (PPO observations) that plays a list of actions (then HOLD) and keeps what
+    it saw, and the legal actions it was shown."""
+
+    observation_kind = "ppo"
 
     def __init__(self, actions: list[int] | Callable[[int], int]) -> None:
         self.actions = actions
         self.seen: list[np.ndarray] = []
+        self.legal: list[np.ndarray] = []
 
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
+    def __call__(self, obs: np.ndarray, legal: np.ndarray) -> np.ndarray:
         k = len(self.seen)
         self.seen.append(np.array(obs[0]))
+        self.legal.append(np.array(legal[0]))
         if callable(self.actions):
             action = self.actions(k)
         else:
