@@ -11,15 +11,14 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from fxconsole.agents.manifest import CheckpointError, Manifest
-
 ACTOR_MEMBER = "fxconsole_policy.npz"
+
+
 def _relu(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return np.maximum(x, np.float32(0.0))
 
@@ -64,24 +63,6 @@ def actor_extras(model: Any) -> dict[str, bytes]:
         return {ACTOR_MEMBER: export_actor(model)}
     except (ValueError, AttributeError):
         return {}
-
-
-def load_actor(manifest_path: Path) -> tuple[Manifest, NumpyActor]:
-    """The verified checkpoint's numpy actor (hash and observation spec checked).
-
-    Raises:
-        CheckpointError: a missing/corrupt checkpoint, another observation spec, or one
-            saved without an exported actor.
-    """
-    from fxconsole.agents.checkpoint_load import read_verified
-    from fxconsole.trading.spaces import observation_spec
-
-    manifest, data = read_verified(manifest_path, observation_spec("ppo"))
-    actor = NumpyActor.from_zip(data)
-    if actor is None:
-        raise CheckpointError(f"{manifest_path}: the checkpoint has no exported actor "
-                              "(saved by an older version); train on to save a new one")
-    return manifest, actor
 
 
 class NumpyActor:
