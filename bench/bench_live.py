@@ -3,8 +3,9 @@ worker's memory and idle CPU. Prints figures only.
 
 A temporary workspace gets a small synthetic data set (0.25 years of M1 bars) and a real
 PPO checkpoint trained for 20,480 steps (about 5 s), traded through its torch-free
-PPO policy (:class:`~fxconsole.agents.ppo.inference.NumpyActor`). The default configuration is used
-(1,440-row feature window, 2,000 bars of history), except where noted.
+PPO Policy (its :class:`~fxconsole.agents.ppo.inference.NumpyActor`). The default
+configuration is used (1,440-row feature window, 2,000 bars of history), except where
+noted.
 
 1. Paper broker, in this process: :class:`~fxconsole.live.engine.LiveTrader` over the
    test split, moved one bar per step with ``PaperBroker.advance(1)``. The policy is run on

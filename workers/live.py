@@ -17,7 +17,7 @@ from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError
 from fxconsole.agents.registry import load_policy
 from fxconsole.brokers.factory import make_broker
-from fxconsole.live.engine import LiveTrader
+from fxconsole.live.engine import LiveTrader, check_history
 from fxconsole.live.gate import live_gate_sigma
 from fxconsole.ops.lock import AlreadyRunning, SupervisorLock
 from fxconsole.ops.runtime import WorkerRuntime
@@ -93,7 +93,8 @@ def _load_deployed(rt: WorkerRuntime, trader: LiveTrader) -> None:
         return
     try:
         manifest, actor = load_policy(path)
-    except CheckpointError as exc:
+        check_history(actor, rt.config)
+    except (CheckpointError, ValueError) as exc:
         logger.error("not trading the deployed checkpoint: %s", exc)
         rt.writer.event("error", "deploy", f"deployed checkpoint unusable: {exc}", {})
         return

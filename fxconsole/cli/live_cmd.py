@@ -95,11 +95,12 @@ def _config(ctx: Context, args: argparse.Namespace) -> Config:
         raise CliError(str(exc)) from None
 
 
-def _actor(ctx: Context, spec: str | None, run: str) -> tuple[Any, str]:
+def _actor(ctx: Context, cfg: Config, spec: str | None, run: str) -> tuple[Any, str]:
     """The policy to trade (refusing a checkpoint that does not fit) and its label."""
     from fxconsole.agents.checkpoints import resolve_checkpoint
     from fxconsole.agents.manifest import CheckpointError
     from fxconsole.agents.registry import load_policy
+    from fxconsole.live.engine import check_history
 
     checkpoints = ctx.workspace.checkpoints_dir
     if spec is None:
@@ -109,7 +110,8 @@ def _actor(ctx: Context, spec: str | None, run: str) -> tuple[Any, str]:
         spec = str(deployed)
     try:
         manifest, actor = load_policy(resolve_checkpoint(spec, checkpoints))
-    except CheckpointError as exc:
+        check_history(actor, cfg)
+    except (CheckpointError, ValueError) as exc:
         raise CliError(f"checkpoint {spec} refused: {exc}") from None
     return actor, f"{manifest.run} @ {manifest.timesteps:,} ({manifest.model_file})"
 
@@ -120,7 +122,7 @@ def run_live(ctx: Context, args: argparse.Namespace) -> int:
 
     cfg = _config(ctx, args)
     run = args.run or cfg.supervisor.run
-    actor, label = _actor(ctx, args.checkpoint, run)
+    actor, label = _actor(ctx, cfg, args.checkpoint, run)
     ctx.workspace.ensure()
     lock = SupervisorLock(ctx.workspace.live_lock)
     try:

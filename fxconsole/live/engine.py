@@ -81,7 +81,7 @@ from fxconsole.live.status import (
 )
 from fxconsole.live.switches import MISMATCH, Switches
 from fxconsole.market.bars import pip_size
-from fxconsole.market.incremental import IncrementalFeatures
+from fxconsole.market.incremental import IncrementalFeatures, lookback_rows
 from fxconsole.timeutil import NS_PER_SECOND, timeframe_seconds
 from fxconsole.trading.core import HOLD, TEMPORAL_BARS
 
@@ -101,6 +101,23 @@ def order_latencies(sent: Sent, seen: float, bar_ts: int | None,
         values["live/bar_latency_ms"] = (
             (sent.now_ns - bar_ts - period_ns) / 1e6 + (sent.sent_at - sent.started) * 1000.0)
     return values
+
+
+def check_history(policy: Policy | None, config: Config) -> None:
+    """Refuse a policy whose observations need more bars than ``live.history_bars`` keeps
+    (it would be "warming up" forever).
+
+    Raises:
+        ValueError: naming the key and the bars needed.
+    """
+    if policy is None or policy.observation_kind != "muzero":
+        return
+    need = lookback_rows(config.data.mm_window) + TEMPORAL_BARS - 1
+    if config.live.history_bars < need:
+        raise ValueError(
+            f"live.history_bars = {config.live.history_bars} is too short for a MuZero "
+            f"policy: its {TEMPORAL_BARS}-bar window needs at least {need} bars "
+            f"(data.mm_window + 60 + {TEMPORAL_BARS - 1})")
 
 
 class LiveTrader:
@@ -128,6 +145,7 @@ class LiveTrader:
             monotonic: for latencies and metric pacing.
             observer: called with every decision (e.g. the CLI prints it).
         """
+        check_history(policy, config)
         self.broker, self.policy, self.config, self.sink = broker, policy, config, sink
         self.deployed, self.observer = deployed, observer
         self.clock, self.monotonic = clock, monotonic
@@ -506,7 +524,12 @@ class LiveTrader:
         self.status.publish(force=True)
 
     def deploy(self, policy: Policy | None, label: str) -> str:
-        """Trade another policy from the next bar on."""
+        """Trade another policy from the next bar on.
+
+        Raises:
+            ValueError: if the kept history is too short for its observations.
+        """
+        check_history(policy, self.config)
         self.policy, self.deployed = policy, label
         self.journal.set_state(keys.DEPLOYED, {"label": label} if policy else None)
         self.sink.event("info", "deploy", f"live trades {label}", {"label": label})

@@ -148,6 +148,19 @@ def test_a_muzero_policy_sees_the_envs_window_and_the_legal_actions(
     assert [t["side"] for t in sink.closed] == ["long"] and not trader.tracker.flat
 
 
+def test_a_muzero_policy_needs_the_history_of_its_window(conn: sqlite3.Connection,
+                                                          bars: Bars) -> None:
+    short = small_config(live={"history_bars": 240 + 60 + 30})  # one bar short
+    broker = paper(conn, bars, 1000, short)
+    with pytest.raises(ValueError, match=r"live.history_bars = 330 is too short.*331"):
+        LiveTrader(broker, conn, WindowScript([]), short, Sink())
+    trader = LiveTrader(broker, conn, None, short, Sink())
+    with pytest.raises(ValueError, match="too short for a MuZero policy"):
+        trader.deploy(WindowScript([]), "mz")
+    assert trader.policy is None  # nothing changed
+    assert trader.deploy(Script([]), "ppo") == "deployed ppo"  # PPO needs only 300
+
+
 def test_forced_close_after_a_session_of_bars(conn: sqlite3.Connection, bars: Bars) -> None:
     cfg = small_config(data={"session_bars": 12})
     broker = paper(conn, bars, weekday_start(bars), cfg)
