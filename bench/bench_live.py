@@ -87,7 +87,7 @@ from fxconsole.workspace import Workspace
 RUN = "bench-live"
 PATTERN = (BUY, CLOSE, SELL, CLOSE, HOLD)
 WARMUP_BARS = 20  # decided but not counted (first calls, caches)
-FAKE_DIR = Path(__file__).resolve().parent.parent / "tests" / "broker"
+FAKE_DIR = Path(__file__).resolve().parent.parent / "tests" / "support"
 OANDA_START = datetime(2024, 1, 8, 10, 0, tzinfo=UTC)  # a Monday morning
 MINUTE_NS = 60 * 10**9
 BUCKETS = ("features", "policy", "journal", "broker", "metrics", "gc")
