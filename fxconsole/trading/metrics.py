@@ -41,7 +41,7 @@ def sqn(pips: Sequence[float] | np.ndarray) -> float:
     if p.size < 2:
         return 0.0
     std = float(p.std(ddof=1))
-    if std == 0.0:
+    if std == 0.0 or p.min() == p.max():  # equal trades: rounding leaves std ~1e-17, not 0
         return 0.0
     return math.sqrt(min(p.size, SQN_CAP)) * float(p.mean()) / std
 

@@ -1,0 +1,227 @@
+"""Property tests (hypothesis) of the SPEC §6 trade metrics and the Monte Carlo."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from fxconsole.evaluation.montecarlo import (
+    DRAWDOWN_PERCENTILES,
+    FINAL_PERCENTILES,
+    equity_samples,
+    monte_carlo,
+)
+from fxconsole.trading.metrics import RollingTrades, max_drawdown, sqn, trade_metrics
+
+PROPERTY = settings(max_examples=200, deadline=None)  # deadline: numba's first calls
+MC = settings(max_examples=100, deadline=None)
+
+# Whole pips: sums are exact in float64, so signs and ties are decided exactly.
+whole = st.integers(-300, 300).map(float)
+whole_lists = st.lists(whole, max_size=60)
+# Any finite pips of a realistic size (signs compared on exact integer tenths below).
+tenths = st.integers(-5000, 5000)
+pips_lists = st.lists(st.floats(-500.0, 500.0, allow_nan=False, allow_infinity=False),
+                      max_size=60)
+seeds = st.integers(0, 2**64 - 1)
+
+
+# --- trade metrics -------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(pips_lists)
+def test_win_rate_averages_and_totals(pips: list[float]) -> None:
+    m = trade_metrics(pips)
+    assert m.trades == len(pips)
+    assert 0.0 <= m.win_rate <= 1.0
+    if not pips:
+        return
+    wins = [p for p in pips if p > 0]
+    assert m.win_rate == len(wins) / len(pips)
+    assert m.total_pips == pytest.approx(math.fsum(pips), abs=1e-9)
+    assert m.expectancy == pytest.approx(math.fsum(pips) / len(pips), abs=1e-9)
+    assert m.avg_win > 0.0 if wins else m.avg_win == 0.0
+    assert m.avg_loss <= 0.0
+    # expectancy = win_rate · avg_win + (1 − win_rate) · avg_loss
+    assert m.expectancy == pytest.approx(
+        m.win_rate * m.avg_win + (1 - m.win_rate) * m.avg_loss, abs=1e-9)
+    assert m.sqn == sqn(pips) and m.max_drawdown_pips == max_drawdown(pips)
+
+
+@PROPERTY
+@given(st.lists(tenths, max_size=60))
+def test_sqn_is_zero_or_has_the_sign_of_the_mean(units: list[int]) -> None:
+    pips = [u / 10 for u in units]
+    value = sqn(pips)
+    if len(pips) < 2:
+        assert value == 0.0
+    elif len(set(units)) > 1:
+        assert np.sign(value) == np.sign(sum(units))  # the exact mean's sign
+
+
+@PROPERTY
+@given(whole, st.integers(2, 150))
+def test_sqn_of_equal_whole_pip_trades_is_zero(p: float, n: int) -> None:
+    assert sqn([p] * n) == 0.0  # std = 0 (the mean of whole pips is exact)
+
+
+@PROPERTY
+@example(1, 3)
+@given(tenths, st.integers(2, 150))
+def test_sqn_of_equal_trades_is_zero(unit: int, n: int) -> None:
+    # SPEC §6: 0 when std = 0 (the float std of equal 0.1s is ~1e-17, not 0: found here)
+    assert sqn([unit / 10] * n) == 0.0
+
+
+@PROPERTY
+@given(st.lists(tenths, min_size=2, max_size=60), st.sampled_from((0.25, 2.0, 8.0)))
+def test_sqn_ignores_scale_and_order_and_flips_with_the_sign(units: list[int],
+                                                           scale: float) -> None:
+    pips = [u / 10 for u in units]
+    value = sqn(pips)
+    assert sqn([scale * p for p in pips]) == pytest.approx(value, rel=1e-9, abs=1e-12)
+    assert sqn([-p for p in pips]) == pytest.approx(-value, rel=1e-12, abs=1e-12)
+    assert sqn(pips[::-1]) == pytest.approx(value, rel=1e-9, abs=1e-12)
+
+
+@PROPERTY
+@given(whole_lists)
+def test_profit_factor(pips: list[float]) -> None:
+    m = trade_metrics(pips)
+    if not pips:
+        return
+    losses = [p for p in pips if p < 0]
+    if not losses:
+        assert m.profit_factor == math.inf
+        return
+    gains = sum(p for p in pips if p > 0)
+    assert math.isfinite(m.profit_factor) and m.profit_factor >= 0.0
+    assert m.profit_factor == pytest.approx(gains / -sum(losses), rel=1e-12)
+    # Above 1 exactly when the trades made money, 1 when they broke even.
+    total = sum(pips)
+    assert (m.profit_factor > 1.0) == (total > 0) and (m.profit_factor == 1.0) == (total == 0)
+
+
+@PROPERTY
+@given(pips_lists)
+def test_max_drawdown_bounds(pips: list[float]) -> None:
+    dd = max_drawdown(pips)
+    losses = [-p for p in pips if p < 0]
+    assert dd >= 0.0
+    assert dd <= math.fsum(losses) + 1e-9  # only losing trades move the curve down
+    assert dd >= max(losses, default=0.0) - 1e-9  # one loss is a fall on its own
+    if not losses:
+        assert dd == 0.0
+    if pips and all(p <= 0 for p in pips):
+        assert dd == pytest.approx(-math.fsum(pips), abs=1e-9)  # the curve only falls
+    # The curve starts at 0: a leading gain lifts the whole curve and changes no fall,
+    # a leading loss is a fall of its own.
+    assert max_drawdown([1000.0, *pips]) == pytest.approx(dd, abs=1e-6)
+    assert max_drawdown([-1000.0, *pips]) >= 1000.0
+    assert trade_metrics(pips).max_drawdown_pips == dd
+
+
+@PROPERTY
+@given(st.integers(1, 20), st.lists(st.lists(whole, max_size=15), max_size=8))
+def test_rolling_trades_equal_the_metrics_of_the_last_window(
+        window: int, chunks: list[list[float]]) -> None:
+    rolling = RollingTrades(window=window)
+    seen: list[float] = []
+    for chunk in chunks:
+        rolling.extend(chunk)
+        seen += chunk
+        assert rolling.metrics() == trade_metrics(seen[-window:] if seen else [])
+        assert rolling.total == len(seen)
+        assert rolling.total_wins == sum(p > 0 for p in seen)
+        assert rolling.metrics().trades == min(window, len(seen))
+
+
+# --- Monte Carlo ---------------------------------------------------------------------------
+
+
+def ordered(values: dict[str, float], qs: tuple[int, ...]) -> list[float]:
+    assert list(values) == [f"p{q}" for q in qs]
+    return [values[f"p{q}"] for q in qs]
+
+
+@MC
+@given(st.lists(st.floats(-200.0, 200.0, allow_nan=False), min_size=1, max_size=50),
+       st.integers(1, 300), seeds)
+def test_monte_carlo_bounds_and_order(pips: list[float], runs: int, seed: int) -> None:
+    p = np.asarray(pips)
+    n = p.size
+    result = monte_carlo(p, runs=runs, seed=seed)
+    assert (result.runs, result.n_trades, result.seed) == (runs, n, seed)
+    assert result.finals.shape == result.drawdowns.shape == (runs,)
+    finals = ordered(result.final_pips, FINAL_PERCENTILES)
+    drawdowns = ordered(result.max_drawdown, DRAWDOWN_PERCENTILES)
+    assert finals == sorted(finals) and drawdowns == sorted(drawdowns)
+    assert result.finals.min() <= finals[0] and finals[-1] <= result.finals.max()
+    assert drawdowns[0] >= 0.0 and np.all(result.drawdowns >= 0.0)
+    assert 0.0 <= result.prob_below_zero <= 1.0
+    assert result.prob_below_zero == np.count_nonzero(result.finals < 0) / runs
+    # Each run is N draws from the trades: its final lies in [N·min, N·max] and its
+    # drawdown is at most N falls of the worst loss.
+    slack = 1e-9 * n * max(1.0, float(np.abs(p).max()))
+    assert np.all(result.finals >= n * p.min() - slack)
+    assert np.all(result.finals <= n * p.max() + slack)
+    assert np.all(result.drawdowns <= n * max(0.0, -float(p.min())) + slack)
+    if p.min() >= 0.0:
+        assert np.all(result.drawdowns == 0.0)
+    # The runs' curves (same draws, by equity_samples): a final and a drawdown each.
+    curves = equity_samples(p, runs, np.uint64(seed), np.arange(n + 1))
+    np.testing.assert_array_equal(curves[:, -1], result.finals)
+    np.testing.assert_allclose(
+        result.drawdowns, (np.maximum.accumulate(curves, axis=1) - curves).max(axis=1),
+        rtol=0, atol=slack)
+
+
+@MC
+@given(st.lists(whole, min_size=1, max_size=50), st.integers(1, 200), seeds)
+def test_monte_carlo_same_seed_same_result(pips: list[float], runs: int, seed: int) -> None:
+    p = np.asarray(pips)
+    one, two = monte_carlo(p, runs=runs, seed=seed), monte_carlo(p.copy(), runs=runs, seed=seed)
+    assert one == two
+    np.testing.assert_array_equal(one.finals, two.finals)
+    np.testing.assert_array_equal(one.drawdowns, two.drawdowns)
+    # Fewer runs are the first runs of the same streams.
+    fewer = monte_carlo(p, runs=max(1, runs // 2), seed=seed)
+    np.testing.assert_array_equal(fewer.finals, one.finals[:fewer.runs])
+    # Another seed draws other trades (50 identical runs by chance: < 2**-50 here).
+    if runs >= 50 and p.size >= 5 and np.unique(p).size > 1:
+        other = monte_carlo(p, runs=runs, seed=(seed + 1) % 2**64)
+        assert not np.array_equal(other.finals, one.finals)
+
+
+@MC
+@given(st.lists(whole, min_size=1, max_size=50), st.integers(1, 200), seeds,
+       st.sampled_from((0.5, 2.0, 4.0)))
+def test_monte_carlo_draws_do_not_depend_on_the_values(pips: list[float], runs: int,
+                                                       seed: int, scale: float) -> None:
+    # The same seed draws the same trade indices whatever the pips: scaling the pips by a
+    # power of two scales every run's final and drawdown exactly.
+    p = np.asarray(pips)
+    base = monte_carlo(p, runs=runs, seed=seed)
+    scaled = monte_carlo(scale * p, runs=runs, seed=seed)
+    np.testing.assert_array_equal(scaled.finals, scale * base.finals)
+    np.testing.assert_array_equal(scaled.drawdowns, scale * base.drawdowns)
+    assert scaled.prob_below_zero == base.prob_below_zero
+
+
+@MC
+@given(st.floats(-100.0, 100.0, allow_nan=False), st.integers(1, 60), st.integers(1, 200),
+       seeds)
+def test_monte_carlo_of_a_constant_trade_list_is_one_run(c: float, n: int, runs: int,
+                                                          seed: int) -> None:
+    result = monte_carlo(np.full(n, c), runs=runs, seed=seed)
+    assert np.all(result.finals == result.finals[0])
+    assert np.all(result.drawdowns == result.drawdowns[0])
+    assert result.finals[0] == pytest.approx(n * c, rel=1e-12, abs=1e-12)
+    assert result.drawdowns[0] == pytest.approx(n * max(0.0, -c), rel=1e-12, abs=1e-12)
+    assert len(set(result.final_pips.values())) == 1
+    assert result.prob_below_zero == float(result.finals[0] < 0)
