@@ -435,7 +435,7 @@ class LiveTrader:
         except AuthError as exc:
             self.status.disconnected(exc, "error")
             raise
-        self.status.fill = order_latencies(sent, seen, bar_ts, self.period_ns)
+        self.status.note_order(order_latencies(sent, seen, bar_ts, self.period_ns), new=True)
         return sent
 
     def _book(self, order: JournalOrder, result: OrderResult, book: bool = True) -> None:
@@ -451,7 +451,7 @@ class LiveTrader:
             return
         slippage = slippage_pips(order, result, self.pip)
         if slippage is not None:
-            self.status.fill["live/slippage_pips"] = slippage
+            self.status.note_order({"live/slippage_pips": slippage})
         booking = self.ledger.book(order, result, self.execution.believed, self.broker.now(),
                                    book)
         for trade in booking.trades:

@@ -46,7 +46,6 @@ class Status:
 
     Attributes:
         connected: the last broker call went through.
-        fill: the last order's metrics (latencies, slippage), written with the next row.
     """
 
     def __init__(self, broker_name: str, sink: Sink, monotonic: Callable[[], float],
@@ -63,7 +62,7 @@ class Status:
         self.broker_name, self.sink, self.monotonic = broker_name, sink, monotonic
         self.snapshot = snapshot
         self.connected = False
-        self.fill: dict[str, float] = {}
+        self._order: dict[str, float] = {}
         self._last_write = -math.inf
 
     def guarded(self, action: Callable[[], None]) -> bool:
@@ -93,6 +92,13 @@ class Status:
         self.connected = False
         self.publish()
 
+    def note_order(self, values: Mapping[str, float], new: bool = False) -> None:
+        """Report the last order's metrics (latencies, slippage) with the next row;
+        ``new``: they replace those of an earlier order not yet written."""
+        if new:
+            self._order = {}
+        self._order.update(values)
+
     def publish(self, force: bool = False) -> None:
         """Write the metrics now if ``force`` or if the last row is old enough."""
         now = self.monotonic()
@@ -101,8 +107,8 @@ class Status:
         self._last_write = now
         snap = self.snapshot()
         values = live_metrics(snap, self.connected)
-        values.update(self.fill)
-        self.fill = {}
+        values.update(self._order)
+        self._order = {}
         self.sink.write(snap.decisions, values)
 
 
