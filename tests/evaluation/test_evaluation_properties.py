@@ -28,6 +28,8 @@ tenths = st.integers(-5000, 5000)
 pips_lists = st.lists(st.floats(-500.0, 500.0, allow_nan=False, allow_infinity=False),
                       max_size=60)
 seeds = st.integers(0, 2**64 - 1)
+MASK64 = 2**64 - 1
+GOLDEN = 0x9E3779B97F4A7C15
 
 
 # --- trade metrics -------------------------------------------------------------------------
@@ -62,6 +64,24 @@ def test_sqn_is_zero_or_has_the_sign_of_the_mean(units: list[int]) -> None:
         assert value == 0.0
     elif len(set(units)) > 1:
         assert np.sign(value) == np.sign(sum(units))  # the exact mean's sign
+
+
+@st.composite
+def unequal_trades(draw: st.DrawFn) -> list[int]:
+    n = draw(st.integers(2, 150))  # drawn first: N > 100 (the cap) is common
+    units = draw(st.lists(tenths, min_size=n, max_size=n))
+    return units if len(set(units)) > 1 else [*units[:-1], units[-1] + 1]
+
+
+@PROPERTY
+@given(unequal_trades())
+def test_sqn_is_the_spec_formula(units: list[int]) -> None:
+    # sqrt(min(N, 100)) · mean / std(ddof=1), from exact integer sums (tenths of a pip).
+    n, total = len(units), sum(units)
+    squares = sum((n * u - total) ** 2 for u in units)  # n² · Σ (u − mean)²
+    std = math.sqrt(squares / (n * n * (n - 1))) / 10
+    want = math.sqrt(min(n, 100)) * (total / n / 10) / std
+    assert sqn([u / 10 for u in units]) == pytest.approx(want, rel=1e-9, abs=1e-12)
 
 
 @PROPERTY
@@ -142,6 +162,57 @@ def test_rolling_trades_equal_the_metrics_of_the_last_window(
 
 
 # --- Monte Carlo ---------------------------------------------------------------------------
+
+
+def py_mix64(x: int) -> int:
+    """SplitMix64's finaliser on Python ints (the module docstring's generator)."""
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
+    return x ^ (x >> 31)
+
+
+def py_index(key: int, i: int, n: int) -> int:
+    """Draw ``i`` of stream ``key``: Lemire's multiply-shift on the high 32 bits of
+    SplitMix64 output ``i + 1``, a word under ``2**32 mod n`` re-hashed."""
+    x = py_mix64((key + (i + 1) * GOLDEN) & MASK64)
+    while True:
+        product = (x >> 32) * n
+        if product & 0xFFFFFFFF >= (2**32 - n) % n:
+            return product >> 32
+        x = py_mix64((x + GOLDEN) & MASK64)
+
+
+def py_monte_carlo(pips: list[float], runs: int, seed: int) -> tuple[list[float], list[float]]:
+    """SPEC §6 as plain loops: each run draws N trades with replacement and walks its
+    curve from 0; returns the runs' finals and max drawdowns."""
+    n, seed_key = len(pips), py_mix64(seed)
+    finals, drawdowns = [], []
+    for run in range(runs):
+        key = py_mix64((seed_key + (run + 1) * GOLDEN) & MASK64)
+        equity, peak, worst = 0.0, 0.0, 0.0
+        for i in range(n):
+            equity += pips[py_index(key, i, n)]
+            peak = max(peak, equity)
+            worst = max(worst, peak - equity)
+        finals.append(equity)
+        drawdowns.append(worst)
+    return finals, drawdowns
+
+
+@MC
+@given(st.lists(st.floats(-200.0, 200.0, allow_nan=False), min_size=1, max_size=30),
+       st.integers(1, 40), seeds)
+def test_monte_carlo_equals_a_plain_python_resampling(pips: list[float], runs: int,
+                                                       seed: int) -> None:
+    result = monte_carlo(np.asarray(pips), runs=runs, seed=seed)
+    finals, drawdowns = py_monte_carlo(pips, runs, seed)
+    np.testing.assert_array_equal(result.finals, finals)
+    np.testing.assert_array_equal(result.drawdowns, drawdowns)
+    want_finals = np.percentile(finals, FINAL_PERCENTILES, method="linear")
+    want_dd = np.percentile(drawdowns, DRAWDOWN_PERCENTILES, method="linear")
+    assert list(result.final_pips.values()) == want_finals.tolist()
+    assert list(result.max_drawdown.values()) == want_dd.tolist()
+    assert result.prob_below_zero == sum(f < 0 for f in finals) / runs
 
 
 def ordered(values: dict[str, float], qs: tuple[int, ...]) -> list[float]:
