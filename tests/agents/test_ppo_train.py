@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,9 +79,16 @@ def test_checkpoints_are_written_and_verify(workspace: Workspace, first_run: obj
     assert latest.feature_spec_version == 1 and latest.config["ppo"]["n_envs"] == 2
 
 
-def test_resume_continues_the_step_counter_and_weighting(
-    workspace: Workspace, first_run: object
-) -> None:
+@pytest.fixture
+def own_workspace(workspace: Workspace, first_run: object, tmp_path: Path) -> Workspace:
+    """A copy of the workspace after the first run, for a test that changes its checkpoints
+    (the shared one keeps the first run's, whatever the order of the tests)."""
+    shutil.copytree(workspace.root, tmp_path / "ws")
+    return Workspace(tmp_path / "ws")
+
+
+def test_resume_continues_the_step_counter_and_weighting(own_workspace: Workspace) -> None:
+    workspace = own_workspace
     before = RunCheckpoints(workspace.checkpoints_dir / "smoke").manifest("latest")
     assert before is not None
     setup = prepare_run(small_config(), workspace, None, "smoke")
@@ -95,8 +103,9 @@ def test_resume_continues_the_step_counter_and_weighting(
 
 
 def test_a_tampered_or_foreign_checkpoint_is_refused(
-    workspace: Workspace, first_run: object, tmp_path: Path
+    own_workspace: Workspace, tmp_path: Path
 ) -> None:
+    workspace = own_workspace
     run_dir = workspace.checkpoints_dir / "smoke"
     manifest = json.loads((run_dir / "latest.json").read_text())
     foreign = dict(manifest, observation_spec={**manifest["observation_spec"], "shape": [18]})

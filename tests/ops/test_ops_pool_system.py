@@ -3,6 +3,7 @@ a second supervisor, and SIGTERM leaving no process behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -88,11 +89,10 @@ def alive(pid: int) -> bool:
     return not (state.exists() and state.read_text().split()[2] == "Z")
 
 
-@pytest.fixture(scope="module")
-def system(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
-    ws = tmp_path_factory.mktemp("system")
+@contextlib.contextmanager
+def running_system(ws: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    """`fxconsole --no-ui` on a new workspace ``ws`` with all four workers RUNNING; killed
+    (the whole process group) at the end if still running."""
     (ws / "fxconsole.toml").write_text(CONFIG)
     cfg = with_overrides(Config(), "synth", years=0.15, seed=12)
     with MarketStore(ws / "data" / "market.duckdb") as store:
@@ -109,6 +109,22 @@ def system(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def system(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    """The system the module's tests share: none of them stops it."""
+    with running_system(tmp_path_factory.mktemp("system")) as running:
+        yield running
+
+
+@pytest.fixture
+def own_system(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    """A system of the test's own, for a test that stops it."""
+    with running_system(tmp_path) as running:
+        yield running
 
 
 def test_status_reports_every_worker(system: tuple[Path, subprocess.Popen[str]]) -> None:
@@ -152,8 +168,25 @@ def metric(ws: Path, key: str) -> float | None:
     return rows[0][0] if rows else None
 
 
-def test_workers_do_their_jobs(system: tuple[Path, subprocess.Popen[str]]) -> None:
+@pytest.fixture
+def deployed_and_killed(
+    system: tuple[Path, subprocess.Popen[str]],
+) -> tuple[Path, subprocess.Popen[str]]:
+    """The shared system with main/latest deployed to live and the kill switch engaged."""
     ws, _ = system
+    done = ctl(ws, "checkpoint-now")
+    assert done.returncode == 0 and "done" in done.stdout, done.stdout + done.stderr
+    wait_for("a latest checkpoint", lambda: (ws / "checkpoints" / "main" / "latest.json").exists())
+    deploy = ctl(ws, "deploy", "live", "main/latest")
+    assert deploy.returncode == 0 and "deployed" in deploy.stdout, deploy.stdout + deploy.stderr
+    wait_for("the deployment in live's metrics", lambda: metric(ws, "live/deployed") == 1.0)
+    killed = ctl(ws, "kill-switch")
+    assert killed.returncode == 0, killed.stdout + killed.stderr
+    return system
+
+
+def test_workers_do_their_jobs(deployed_and_killed: tuple[Path, subprocess.Popen[str]]) -> None:
+    ws, _ = deployed_and_killed
     # validator: periodic checkpoints and candidates get validated and recorded
     wait_for("a validation row", lambda: query(ws, "SELECT 1 FROM validations LIMIT 1"),
              timeout=90)
@@ -161,7 +194,7 @@ def test_workers_do_their_jobs(system: tuple[Path, subprocess.Popen[str]]) -> No
     # collector: out-of-sample episodes with the newest checkpoint
     wait_for("collector episodes",
              lambda: query(ws, "SELECT 1 FROM episodes WHERE source = 'collect' LIMIT 1"))
-    # live (deployed and kill-switched by the previous test): flat, entries stopped
+    # live (deployed and kill-switched by the fixture): flat, entries stopped
     assert metric(ws, "live/deployed") == 1.0
     wait_for("the kill switch in live's metrics", lambda: metric(ws, "live/kill_switch") == 1.0)
     wait_for("a flat position", lambda: metric(ws, "live/position") == 0.0)
@@ -201,9 +234,9 @@ def test_kill_9_worker_comes_back(system: tuple[Path, subprocess.Popen[str]]) ->
 
 
 def test_sigterm_stops_everything_without_orphans(
-    system: tuple[Path, subprocess.Popen[str]]
+    own_system: tuple[Path, subprocess.Popen[str]]
 ) -> None:
-    ws, proc = system
+    ws, proc = own_system
     pids = [p for _, p, _ in workers(ws).values() if p]
     assert len(pids) == 4
     proc.send_signal(signal.SIGTERM)
