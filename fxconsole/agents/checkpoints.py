@@ -111,6 +111,7 @@ class RunCheckpoints:
         self.run_dir = run_dir
         self.keep_periodic = keep_periodic
         self._clock = clock
+        self._lock_depth = 0
 
     @property
     def models_dir(self) -> Path:
@@ -130,6 +131,7 @@ class RunCheckpoints:
         extras: Mapping[str, bytes] | None = None,
         *,
         agent: str,
+        pinned: Mapping[str, Any] | None = None,
     ) -> Manifest:
         """Write the model once, then one manifest per tag; prune periodic ones; gc.
 
@@ -146,6 +148,7 @@ class RunCheckpoints:
             agent: the agent that trained it (its name in the agent registry).
             extras: more members for the model zip (SB3 ignores them), e.g. an exported
                 actor for torch-free inference; the sha256 covers them.
+            pinned: what the run is pinned to (``trading.pinning.Pin.to_dict``, SPEC §6.1).
 
         Returns:
             The manifest written for the first tag.
@@ -173,6 +176,7 @@ class RunCheckpoints:
             observation_spec=to_plain(observation_spec, "observation_spec"),
             created=self._clock().astimezone(UTC).isoformat(timespec="microseconds"),
             metrics=to_plain(metrics or {}, "metrics"), state=to_plain(state or {}, "state"),
+            pinned=to_plain(pinned or {}, "pinned"),
         )
         written = [dataclasses.replace(base, tag=_tag_name(tag, timesteps)) for tag in wanted]
         self._write(data, written)
@@ -239,15 +243,31 @@ class RunCheckpoints:
             self._prune_periodic()
             self._gc_locked()
 
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the run's lock (re-entrant on this object): e.g. to compare and point tags
+        as one step. Saves, points and gc of any process wait for it."""
+        return self._locked()
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
         if not self.run_dir.is_dir():
             self.run_dir.mkdir(parents=True)
             fsync_dir(self.run_dir.parent)
         fd = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
         finally:
             os.close(fd)
 

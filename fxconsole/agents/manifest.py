@@ -3,7 +3,9 @@
 A manifest names its model file (relative to the run folder), the sha256 of that file, the
 step counter, the agent, the whole config, the feature-spec version and observation spec
 the model was trained with, when it was written, metrics (e.g. the rolling SQN that made it
-``best``) and extra resumable state. :mod:`fxconsole.agents.checkpoints` writes and trusts
+``best``), extra resumable state and what the run is pinned to (SPEC §6.1: split bounds,
+training-bar fingerprints, gate threshold, env parameters; empty for format-1 manifests,
+written before pinning). :mod:`fxconsole.agents.checkpoints` writes and trusts
 them; this module only defines, validates and reads them.
 """
 
@@ -17,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, get_origin, get_type_hints
 
-FORMAT = 1
+FORMAT = 2
+READABLE_FORMATS = (1, 2)  # format 1: no ``pinned`` key
 _NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -43,6 +46,7 @@ class Manifest:
     created: str  # ISO-8601 UTC
     metrics: dict[str, Any]
     state: dict[str, Any]
+    pinned: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> str:
         """Render as indented JSON (keys in field order), ending with a newline."""
@@ -66,6 +70,8 @@ class Manifest:
         if not isinstance(raw, dict):
             raise CheckpointError(f"{source}: a manifest must be a JSON object")
         hints = get_type_hints(cls)
+        if raw.get("format") == 1 and "pinned" not in raw:
+            raw = {**raw, "pinned": {}}
         missing = [key for key in hints if key not in raw]
         if missing:
             raise CheckpointError(f"{source}: missing key(s) {', '.join(missing)}")
@@ -78,9 +84,10 @@ class Manifest:
                 raise CheckpointError(
                     f"{source}: key {key!r} = {short_repr(raw[key])} must be a {typ.__name__}"
                 )
-        if raw["format"] != FORMAT:
+        if raw["format"] not in READABLE_FORMATS:
             raise CheckpointError(
-                f"{source}: key 'format' = {raw['format']} is not supported (only {FORMAT})"
+                f"{source}: key 'format' = {raw['format']} is not supported "
+                f"(only {', '.join(map(str, READABLE_FORMATS))})"
             )
         if not _SHA256_RE.fullmatch(raw["sha256"]):
             raise CheckpointError(f"{source}: key 'sha256' = {raw['sha256']!r} is not a sha256")

@@ -523,14 +523,18 @@ class LiveTrader:
         self._persist()
         self.status.publish(force=True)
 
-    def deploy(self, policy: Policy | None, label: str) -> str:
-        """Trade another policy from the next bar on.
+    def deploy(self, policy: Policy | None, label: str,
+               gate_sigma_pips: float | None = None) -> str:
+        """Trade another policy from the next bar on (with its own entry gate, if given:
+        the one its run is pinned to).
 
         Raises:
             ValueError: if the kept history is too short for its observations.
         """
         check_history(policy, self.config)
         self.policy, self.deployed = policy, label
+        if gate_sigma_pips is not None:
+            self.gate_sigma_pips = gate_sigma_pips
         self.journal.set_state(keys.DEPLOYED, {"label": label} if policy else None)
         self.sink.event("info", "deploy", f"live trades {label}", {"label": label})
         self.status.publish(force=True)

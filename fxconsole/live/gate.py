@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from typing import Any
+
 from fxconsole.config import Config
 from fxconsole.trading.batch import gate_threshold
+from fxconsole.trading.pinning import Pin
 from fxconsole.workspace import Workspace
+
+
+def checkpoint_gate(config: Config, workspace: Workspace, pinned: Mapping[str, Any]) -> float:
+    """The entry gate a checkpoint trades with: the one its run is pinned to (SPEC §6.1),
+    −inf when it was pinned with gating off; for an unpinned checkpoint
+    :func:`live_gate_sigma`.
+
+    Raises:
+        PinError: a malformed pin.
+        ValueError: see :func:`live_gate_sigma`.
+    """
+    if not pinned:
+        return live_gate_sigma(config, workspace)
+    pin = Pin.from_dict(dict(pinned), "the checkpoint's pin")
+    return pin.gate_sigma_pips if pin.env.get("gating", True) else -math.inf
 
 
 def live_gate_sigma(config: Config, workspace: Workspace) -> float:

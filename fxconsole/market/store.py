@@ -266,12 +266,13 @@ class MarketStore:
                             _as_float(got["sigma20_pips"]), outcome.astype(np.int8))
 
     def load_sessions(self, symbol: str, timeframe: str, split: str) -> I64:
-        """Valid session start indexes of one split, ascending.
+        """Valid session start indexes of one split (or ``"none"``: the starts whose bars
+        straddle two splits), ascending.
 
         Raises:
             ValueError: for an unknown split name.
         """
-        if split not in SPLITS:
+        if split not in (*SPLITS, "none"):
             raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
         got = self.con.execute(
             """SELECT start_index FROM sessions WHERE symbol = ? AND timeframe = ?

@@ -8,6 +8,8 @@ a single contiguous array and nothing is held twice.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +66,7 @@ class MarketData:
         table[:, SIGMA_COL] = _column("sigma20", self.sigma20, n)
         ts = np.array(self.ts, dtype=np.int64)
         sessions = {split: _starts(split, self.sessions.get(split), n) for split in SPLITS}
+        self._derived["straddling"] = _starts("none", self.sessions.get("none"), n)
         unknown = sorted(set(self.sessions) - set(SPLITS) - {"none"})
         if unknown:
             raise ValueError(f"unknown split(s) {unknown}; allowed: {', '.join(SPLITS)}")
@@ -96,8 +99,11 @@ class MarketData:
         from fxconsole.market.pipeline import compute_series  # the whole pipeline: lazily
 
         table, sessions = compute_series(bars, data_cfg)
-        return cls(bars.symbol, bars.timeframe, bars.pip, bars.ts, bars.close, table.sigma20,
-                   table.values, {s: sessions.get(s, np.zeros(0, np.int64)) for s in SPLITS})
+        data = cls(bars.symbol, bars.timeframe, bars.pip, bars.ts, bars.close, table.sigma20,
+                   table.values, {s: sessions.get(s, np.zeros(0, np.int64))
+                                  for s in (*SPLITS, "none")})
+        data.attach_bars(bars)
+        return data
 
     @classmethod
     def from_store(cls, db_path: Path | str, symbol: str, timeframe: str) -> MarketData:
@@ -127,14 +133,67 @@ class MarketData:
                 raise LookupError(f"{path}: no features for {symbol} {timeframe}; "
                                   "run `fxconsole data build`")
             feats = store.load_features(symbol, timeframe)
-            sessions = {s: store.load_sessions(symbol, timeframe, s) for s in SPLITS}
+            sessions = {s: store.load_sessions(symbol, timeframe, s) for s in (*SPLITS, "none")}
         if not np.array_equal(feats.ts, bars.ts):
             raise LookupError(f"{path}: the features of {symbol} {timeframe} do not match its "
                               "bars; run `fxconsole data build --force`")
         logger.info("loaded %s %s from %s: %d rows, sessions %s", symbol, timeframe, path,
                     len(bars), {k: len(v) for k, v in sessions.items()})
-        return cls(symbol, timeframe, pip_size(symbol), bars.ts, bars.close, feats.sigma20,
+        data = cls(symbol, timeframe, pip_size(symbol), bars.ts, bars.close, feats.sigma20,
                    feats.values, sessions)
+        data.attach_bars(bars)
+        return data
+
+    def attach_bars(self, bars: Bars) -> None:
+        """Keep the bars' open, high and low for :meth:`fingerprint` (same rows as ``ts``).
+
+        Raises:
+            ValueError: if ``bars`` are not this series' bars.
+        """
+        if not np.array_equal(bars.ts, self.ts):
+            raise ValueError("attach_bars: the bars' timestamps differ from the series'")
+        self._derived["ohlc"] = (bars.open, bars.high, bars.low)
+
+    def all_starts(self) -> I64:
+        """Every valid session start, of any split or straddling two, ascending."""
+        key = "all_starts"
+        if key not in self._derived:
+            parts = [*(self.sessions[s] for s in SPLITS), self._derived["straddling"]]
+            # the parts are disjoint: a sort is enough (np.unique hashes, 15× slower)
+            self._derived[key] = np.sort(np.concatenate(parts)).astype(np.int64)
+        starts: I64 = self._derived[key]
+        return starts
+
+    def rows_between(self, lo_ns: int, hi_ns: int) -> tuple[int, int]:
+        """The row range ``[i, j)`` of the bars with ``lo_ns ≤ ts < hi_ns``."""
+        return (int(np.searchsorted(self.ts, lo_ns, "left")),
+                int(np.searchsorted(self.ts, hi_ns, "left")))
+
+    def fingerprint(self, lo_ns: int, hi_ns: int) -> tuple[int, str]:
+        """Row count and sha256 of the bars with ``lo_ns ≤ ts < hi_ns`` (SPEC §6.1).
+
+        The hash covers ts, open, high, low and close (int64 / float64 bytes, column by
+        column); without attached bars (a series built from arrays) ts and close only.
+        """
+        key = ("fingerprint", int(lo_ns), int(hi_ns))
+        if key not in self._derived:
+            ohlc = self._derived.get("ohlc")
+            columns = [*ohlc, self.close] if ohlc is not None else [self.close]
+            self._derived[key] = fingerprint(self.ts, columns, lo_ns, hi_ns)
+        result: tuple[int, str] = self._derived[key]
+        return result
+
+    def resplit(self, sessions: dict[str, I64]) -> MarketData:
+        """The same series with other session starts per split (e.g. pinned bounds).
+
+        The arrays are shared, not copied; the bars stay attached.
+        """
+        data = copy.copy(self)
+        object.__setattr__(data, "sessions", {split: _starts(split, sessions.get(split), len(self))
+                                              for split in SPLITS})
+        kept = {k: v for k, v in self._derived.items() if k in ("table", "ohlc", "straddling")}
+        object.__setattr__(data, "_derived", kept)
+        return data
 
     def session_counts(self) -> dict[str, int]:
         """Valid session starts per split."""
@@ -181,6 +240,17 @@ class MarketData:
             self._derived[key] = value
         result: float = self._derived[key]
         return result
+
+
+def fingerprint(ts: I64, columns: list[Any], lo_ns: int, hi_ns: int) -> tuple[int, str]:
+    """Row count and sha256 of ``ts`` and ``columns`` over the rows ``lo_ns ≤ ts < hi_ns``
+    (int64 / float64 bytes, column by column): :meth:`MarketData.fingerprint`'s hash,
+    with columns ``[open, high, low, close]`` for stored bars."""
+    i, j = int(np.searchsorted(ts, lo_ns, "left")), int(np.searchsorted(ts, hi_ns, "left"))
+    digest = hashlib.sha256()
+    for column in (ts, *columns):
+        digest.update(np.ascontiguousarray(column[i:j]).tobytes())
+    return j - i, digest.hexdigest()
 
 
 def _column(name: str, values: Any, n: int) -> F64:

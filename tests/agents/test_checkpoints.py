@@ -101,7 +101,7 @@ def test_round_trip_latest_and_periodic(tmp_path: Path, model: PPO) -> None:
         assert loaded.num_timesteps == 1234
         m = read_manifest(path)
         assert m == dataclasses.replace(written, tag=tag)
-    assert written.tag == "latest" and written.run == "ppo-1" and written.format == 1
+    assert written.tag == "latest" and written.run == "ppo-1" and written.format == 2
     assert written.model_file == f"models/000000001234-{written.sha256[:12]}.zip"
     assert written.config == CONFIG and written.agent == "ppo"
     assert written.metrics == {"sqn": 1.5} and written.state == {"loser_weight": {"winners": 3}}
@@ -261,7 +261,8 @@ def test_a_different_observation_spec_is_refused_naming_the_key(
         (lambda raw: {**raw, "colour": "red"}, "unknown key(s) colour"),
         (lambda raw: {**raw, "timesteps": "100"}, "key 'timesteps' = '100' must be a int"),
         (lambda raw: {**raw, "timesteps": True}, "key 'timesteps' = True must be a int"),
-        (lambda raw: {**raw, "format": 2}, "key 'format' = 2 is not supported"),
+        (lambda raw: {**raw, "format": 3}, "key 'format' = 3 is not supported"),
+        (lambda raw: {k: v for k, v in raw.items() if k != "pinned"}, "missing key(s) pinned"),
         (lambda raw: {**raw, "sha256": "abc"}, "key 'sha256' = 'abc' is not a sha256"),
         (lambda raw: {**raw, "model_file": "../other/x.zip"}, "key 'model_file'"),
         (lambda raw: {**raw, "model_file": "/etc/passwd"}, "key 'model_file'"),
@@ -479,3 +480,15 @@ def test_kill_9_at_random_moments_never_breaks_a_checkpoint(
             output.fail(f"saver child {pid} ended on its own (status {status})")
         assert_all_verify(run_dir)
         assert read_manifest(run_dir / "latest.json").timesteps > kill * 1_000_000
+
+
+def test_a_format_1_manifest_reads_as_unpinned(tmp_path: Path, model: PPO) -> None:
+    """Manifests written before pinning (format 1, no ``pinned``) still load."""
+    run = RunCheckpoints(tmp_path / "ppo-1")
+    save(run, model, 100, "latest")
+    path = run.run_dir / "latest.json"
+    raw = json.loads(path.read_text())
+    del raw["pinned"]
+    path.write_text(json.dumps({**raw, "format": 1}))
+    manifest = read_manifest(path)
+    assert manifest.format == 1 and manifest.pinned == {}

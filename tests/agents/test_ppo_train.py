@@ -102,6 +102,25 @@ def test_resume_continues_the_step_counter_and_weighting(own_workspace: Workspac
     assert after.state["weighting"]["winners"] >= before.state["weighting"]["winners"]
 
 
+def test_a_run_is_pinned_at_its_first_checkpoint_and_resumes_keep_the_pin(
+        own_workspace: Workspace, caplog: pytest.LogCaptureFixture) -> None:
+    """SPEC §6.1: every checkpoint carries the run's pin; a resume with an edited env keeps
+    training (and checkpointing) the pinned one."""
+    run_dir = own_workspace.checkpoints_dir / "smoke"
+    manifests = RunCheckpoints(run_dir).list()
+    pins = {json.dumps(m.pinned, sort_keys=True) for m in manifests}
+    assert len(pins) == 1 and manifests[0].pinned["env"]["spread_pips"] == 4.0
+    pinned = manifests[0].pinned
+    assert pinned["gate_sigma_pips"] > 0 and pinned["windows"]["train"]["rows"] > 0
+    edited = with_overrides(small_config(), "env", spread_pips=1.0)
+    with caplog.at_level("WARNING"):
+        train_ppo(edited, own_workspace, MemorySink(), timesteps=512, resume="smoke/latest")
+    assert "env.spread_pips = 1.0 configured, 4.0 pinned" in caplog.text
+    after = RunCheckpoints(run_dir).manifest("latest")
+    assert after is not None and after.pinned == pinned
+    assert after.config["env"]["spread_pips"] == 4.0
+
+
 def test_a_tampered_or_foreign_checkpoint_is_refused(
     own_workspace: Workspace, tmp_path: Path
 ) -> None:

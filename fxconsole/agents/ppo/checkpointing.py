@@ -33,8 +33,10 @@ class CheckpointPolicy:
         start_timesteps: int = 0,
         best_sqn: float | None = None,
         agent: str = "ppo",
+        pinned: dict[str, Any] | None = None,
     ) -> None:
         self.store = store
+        self.pinned = pinned or {}
         self.agent = agent
         self.cfg = cfg
         self.config_dict = config_dict
@@ -75,7 +77,7 @@ class CheckpointPolicy:
             metrics={"rolling_sqn": m.sqn, "rolling_trades": float(m.trades),
                      "rolling_expectancy": m.expectancy, "rolling_win_rate": m.win_rate},
             state={"weighting": state},
-            extras=actor_extras(model), agent=self.agent,
+            extras=actor_extras(model), agent=self.agent, pinned=self.pinned,
         )
         logger.info("checkpoint %s at %d timesteps (%s)", manifest.model_file, timesteps,
                     ", ".join(tags))

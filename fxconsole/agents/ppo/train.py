@@ -21,6 +21,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from fxconsole.agents.base import RunStart, TrainingHandle, TrainRequest, TrainResult
 from fxconsole.agents.checkpoints import RunCheckpoints, new_run_name, resolve_checkpoint, verify
 from fxconsole.agents.manifest import validate_run_name
+from fxconsole.agents.pinned_run import pinned_training, run_pin
 from fxconsole.agents.ppo.callback import TrainingCallback
 from fxconsole.agents.ppo.checkpointing import CheckpointPolicy
 from fxconsole.agents.ppo.vec_env import FreshInfoDummyVecEnv
@@ -30,6 +31,7 @@ from fxconsole.config import Config
 from fxconsole.market.features import FEATURE_SPEC_VERSION
 from fxconsole.trading.env import TradingEnv, observation_spec
 from fxconsole.trading.market_data import MarketData, load_market_data
+from fxconsole.trading.pinning import Pin
 from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ class TrainSetup:
     resume_from: Path | None
     best_sqn: float | None
     start_timesteps: int = 0
+    pin: Pin | None = None  # the run's pin (SPEC §6.1); None: pinned at the first checkpoint
 
 
 def net_arch(spec: str) -> list[int]:
@@ -85,7 +88,8 @@ def prepare_run(cfg: Config, ws: Workspace, run: str | None, resume: str | None)
         validate_run_name(run)
     if resume is None:
         name = run or new_run_name(AGENT)
-        return TrainSetup(name, ws.checkpoints_dir / name, schedule, None, None)
+        return TrainSetup(name, ws.checkpoints_dir / name, schedule, None, None,
+                          pin=run_pin(ws.checkpoints_dir / name))
     path = resolve_checkpoint(resume, ws.checkpoints_dir)
     manifest = verify(path, observation_spec("ppo"))
     schedule.restore(manifest.state.get("weighting", {}))
@@ -93,7 +97,8 @@ def prepare_run(cfg: Config, ws: Workspace, run: str | None, resume: str | None)
     best = RunCheckpoints(ws.checkpoints_dir / name).manifest("candidate")
     best_sqn = best.metrics.get("rolling_sqn") if best is not None else None
     return TrainSetup(name, ws.checkpoints_dir / name, schedule,
-                      path.parent / manifest.model_file, best_sqn, manifest.timesteps)
+                      path.parent / manifest.model_file, best_sqn, manifest.timesteps,
+                      run_pin(ws.checkpoints_dir / name, manifest))
 
 
 def build_model(cfg: Config, env: VecEnv, resume_from: Path | None) -> PPO:
@@ -137,6 +142,7 @@ def train_ppo(
     torch.set_num_threads(cfg.train.torch_threads)
     setup = prepare_run(cfg, ws, run, resume)
     data = load_market_data(ws.market_db, cfg.data.symbol, cfg.data.timeframe)
+    cfg, data, pin = pinned_training(cfg, data, setup.pin)
     env = make_vec_env(cfg, data, setup.schedule, seed=cfg.ppo.seed + setup.start_timesteps)
     gate = float(env.get_attr("gate_sigma_pips")[0])
     model = build_model(cfg, env, setup.resume_from)
@@ -146,7 +152,7 @@ def train_ppo(
     policy = CheckpointPolicy(
         RunCheckpoints(setup.run_dir, cfg.train.keep_periodic), cfg.train,
         dataclasses.asdict(cfg), observation_spec("ppo"), FEATURE_SPEC_VERSION,
-        start_timesteps=start, best_sqn=setup.best_sqn, agent=AGENT,
+        start_timesteps=start, best_sqn=setup.best_sqn, agent=AGENT, pinned=pin.to_dict(),
     )
     callback = TrainingCallback(sink, setup.schedule, policy, cfg.train.best_window,
                                 cfg.train.progress_seconds, control)
