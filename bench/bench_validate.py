@@ -61,8 +61,15 @@ def main() -> None:
         print(f"validation split: {report['policy']['sessions']} sessions, "
               f"{report['policy']['trades']:,} checkpoint trades, "
               f"{report['baselines']['random']['trades']:,} random-baseline trades")
-        print(f"inside the process: load {report['seconds']['load']:.2f} s, "
-              f"evaluate {report['seconds']['evaluate']:.2f} s")
+        sec = report["seconds"]
+        print(f"inside the process: load {sec['load']:.2f} s, evaluate {sec['evaluate']:.2f} s"
+              f" (checkpoint and its cost stress {sec['checkpoint_and_stress']:.2f}, baselines "
+              f"{sec['baselines']:.2f}, safe-f {sec['sizing']:.2f}), whole validation "
+              f"{sec['total']:.2f} s")
+        print(f"verdict: {'VALIDATED' if report['verdict']['validated'] else 'not validated'}"
+              f", DSR {report['deflated']['dsr']:.3f} (K={report['k']['validation']}), "
+              f"safe-f {report['sizing']['safe_f']:.3f}, "
+              f"{report['sizing']['horizon_trades']:,} trades per sizing run")
         print(f"fxconsole validate (200 runs, incl. start-up and the PNG chart): "
               f"best {min(runs):.2f} s, median {statistics.median(runs):.2f} s "
               f"(first, cold cache: {times[0]:.2f} s); target ≤ 5 s")

@@ -138,7 +138,8 @@ class TrainConfig:
 class ValidationConfig:
     """Backtests, Monte Carlo and the promotion rule (SPEC §6)."""
 
-    split: str = _opt("validation", "split validated by default", choices=("validation", "test"))
+    split: str = _opt("validation", "split validated (the test split is examined once, "
+                      "after validation passes)", choices=("validation",))
     runs: int = _opt(200, "Monte Carlo resamples", min=1, max=1_000_000)
     seed: int = _opt(0, "seed of the Monte Carlo and the random baseline", min=0)
     min_trades: int = _opt(30, "validation trades a checkpoint needs to become `best`", min=1)
@@ -148,6 +149,20 @@ class ValidationConfig:
     p5_final_pips: float = _opt(
         0.0, "promotion needs the Monte Carlo 5th-percentile final pips above this"
     )
+    min_dsr: float = _opt(
+        0.95, "promotion needs the deflated SQN at least this, on validation and on the "
+        "test exam", min=0.0, max=1.0,
+    )
+    test_expectancy: float = _opt(
+        0.0, "the test exam needs the expectancy (pips) above this"
+    )
+    sizing_years: float = _opt(2.0, "safe-f / CAR25 horizon in years (SPEC §6.5)", gt=0.0,
+                               max=50.0)
+    sizing_max_drawdown: float = _opt(
+        0.20, "safe-f: the drawdown (fraction of the peak) its 95th percentile may reach",
+        gt=0.0, max=1.0,
+    )
+    sizing_runs: int = _opt(1000, "safe-f / CAR25 Monte Carlo runs", min=10, max=100_000)
 
 
 @dataclass(frozen=True)

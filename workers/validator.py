@@ -1,5 +1,6 @@
 """The validator: validates each new candidate and periodic checkpoint (and on command any
-checkpoint), records the verdict, and lets validation SQN choose the run's best."""
+checkpoint) through the promotion (SPEC §6.4): validation, the one test exam, ``best``
+and ``validated`` from the recorded verdicts."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 
 from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError, Manifest, read_manifest
-from fxconsole.evaluation.runner import ValidationOutcome, validate_checkpoint
+from fxconsole.ops.promotion import ValidationOutcome, validate_and_promote
 from fxconsole.ops.runtime import WorkerRuntime
-from fxconsole.ops.validations import record_validation, validated_shas
+from fxconsole.ops.validations import validated_shas
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def validate_one(rt: WorkerRuntime, run_dir: Path, manifest: Manifest) -> None:
     try:
         pinned = RunCheckpoints(manifest_dir(rt, manifest, run_dir)).point("validating", manifest)
         spec = str(manifest_dir(rt, manifest, run_dir) / f"{pinned.tag}.json")
-        record(rt, validate_checkpoint(spec, rt.config, rt.workspace))
+        record(rt, validate_and_promote(spec, rt.config, rt.workspace, rt.conn))
     except Exception as exc:  # one bad checkpoint must not stop the validator
         logger.exception("validation of %s failed", manifest.model_file)
         rt.writer.event("error", "validation",
@@ -85,17 +86,20 @@ def _enqueue(asked: list[str], args: dict[str, Any]) -> str:
 
 
 def record(rt: WorkerRuntime, out: ValidationOutcome) -> None:
-    """Store the verdict as a validations row, metrics and an event."""
+    """Metrics and an event of a validation (its rows are recorded by the promotion)."""
     r = out.report
     p, ck = r["policy"], r["checkpoint"]
-    record_validation(rt.conn, r)
     rt.writer.write(ck["timesteps"], {"val/sqn": p["sqn"] or 0.0,
                                       "val/expectancy": p["expectancy"],
                                       "val/win_rate": p["win_rate"],
                                       "val/trades": float(p["trades"]),
+                                      "val/dsr": r["deflated"]["dsr"],
                                       "val/validated": float(r["verdict"]["validated"])})
-    verdict = "VALIDATED" if r["verdict"]["validated"] else "not validated"
+    v = r["verdict"]
+    verdict = ("VALIDATED" if v["validated"] else "passed validation, failed the test exam"
+               if v["validation_passed"] else "not validated")
     best = " (new best)" if out.best else ""
     rt.writer.event("info", "validation",
                     f"{ck['run']} @ {ck['timesteps']:,}: {verdict}, SQN {p['sqn']:+.2f}, "
-                    f"expectancy {p['expectancy']:+.2f} pips{best}", {"report": r["files"]})
+                    f"expectancy {p['expectancy']:+.2f} pips, DSR {r['deflated']['dsr']:.2f}{best}",
+                    {"report": r["files"]})

@@ -1,4 +1,4 @@
-"""``fxconsole data``: import, synthesise, inspect and export market data."""
+"""``fxconsole data``: import, synthesise, inspect, check and export market data."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from rich import box
@@ -23,6 +23,8 @@ from fxconsole.market.sessions import SPLITS
 from fxconsole.timeutil import TIMEFRAME_SECONDS
 
 if TYPE_CHECKING:
+    from fxconsole.market.bars import F64, Bars
+    from fxconsole.market.lookahead import LookaheadReport
     from fxconsole.market.pipeline import ImportSummary
     from fxconsole.market.store import MarketStore
 
@@ -34,12 +36,16 @@ STRADDLING = "none"  # fxconsole.market.pipeline.STRADDLING
 console = Console()
 IMPORT_STAGES = ("read", "validate", "store bars", "features", "store features")
 SYNTH_STAGES = ("synthesise", "store bars", "features", "store features")
+# fxconsole.market.lookahead's defaults, spelled out to keep numba out of `--help`.
+LOOKAHEAD_SAMPLES = 20
+LOOKAHEAD_LISTED = 20  # differences listed; the rest are counted
 
 
 def add_parser(sub: Any) -> None:
     """Register the ``data`` sub-commands."""
     p = sub.add_parser("data",
-                       help="market data: import, download, synth, info, export, sessions")
+                       help="market data: import, download, synth, info, export, sessions, "
+                            "lookahead")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     imp = dsub.add_parser("import", help="import a bar file (format auto-detected)")
@@ -79,6 +85,18 @@ def add_parser(sub: Any) -> None:
     ses.add_argument("--out", type=Path, required=True, help="FILE.csv or FILE.parquet")
     ses.set_defaults(handler=_sessions)
 
+    look = dsub.add_parser(
+        "lookahead", help="check that no stored feature reads a later bar",
+        description="Recompute the features on the stored bars truncated at random cut "
+                    "points and compare them with the stored features: a feature that "
+                    "reads a later bar changes when the future is cut off.")
+    look.add_argument("--samples", type=_positive_int, default=LOOKAHEAD_SAMPLES,
+                      metavar="N", help=f"cut points to check (default {LOOKAHEAD_SAMPLES})")
+    _series_args(look)
+    look.add_argument("--seed", type=_seed, metavar="N",
+                      help="seed of the cut points (default: a random one, printed)")
+    look.set_defaults(handler=_lookahead)
+
     add_download_parser(dsub)
 
 
@@ -86,6 +104,26 @@ def _series_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symbol", help="symbol (config data.symbol, default GBPJPY)")
     p.add_argument("--timeframe", choices=tuple(TIMEFRAME_SECONDS),
                    help="timeframe (config data.timeframe, default M1)")
+
+
+def _int_at_least(minimum: int) -> Any:
+    """An argparse type: an integer ≥ ``minimum``, else an error naming the value."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
+_seed = _int_at_least(0)
 
 
 def _series(ctx: Context, args: argparse.Namespace) -> tuple[str, str]:
@@ -227,6 +265,9 @@ def _info(ctx: Context, args: argparse.Namespace) -> int:
             sessions.add_row(name, *(f"{counts.get(k, 0):,}" for k in (*SPLITS, STRADDLING)))
         console.print(overview)
         console.print(sessions)
+        runs = _runs_table(ctx, store)
+        if runs is not None:
+            console.print(runs)
         for s in series:
             if store.feature_set(s.symbol, s.timeframe) is None:
                 console.print(f"{s.symbol} {s.timeframe}: no features (run `fxconsole data build`)")
@@ -239,6 +280,44 @@ def _info(ctx: Context, args: argparse.Namespace) -> int:
                 stats.add_row(name, f"{n:,}", *(_num(v) for v in (mean, std, lo, hi)))
             console.print(stats)
     return 0
+
+
+def _runs_table(ctx: Context, store: Any) -> Table | None:
+    """The runs of the workspace, their pinned windows (SPEC §6.1) and whether the stored
+    bars of those windows still match."""
+    from fxconsole.agents.pinned_run import run_pins
+    from fxconsole.trading.market_data import fingerprint
+    from fxconsole.trading.pinning import WINDOWS
+
+    pins = run_pins(ctx.workspace.checkpoints_dir)
+    if not pins:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, title="runs and the windows they are pinned to (from)")
+    for col in ("run", "train", "validation", "test", "gate σ20", "stored bars"):
+        table.add_column(col, justify="left" if col in ("run", "stored bars") else "right",
+                         no_wrap=col != "stored bars")
+    bars_of: dict[tuple[str, str], Any] = {}
+    for run, pin in pins:
+        if pin is None:
+            table.add_row(run, "—", "—", "—", "—", "not pinned")
+            continue
+        key = (pin.symbol, pin.timeframe)
+        if key not in bars_of:
+            bars_of[key] = store.load_bars(*key)
+        bars = bars_of[key]
+        state = "missing" if bars is None else "match"
+        if bars is not None:
+            for name in WINDOWS:
+                lo, hi = pin.window(name)
+                got = fingerprint(bars.ts, [bars.open, bars.high, bars.low, bars.close], lo, hi)
+                want = pin.windows[name]
+                if got != (want.rows, want.sha256):
+                    state = f"{name} window CHANGED"
+                    break
+        iso = {k: v[:10] for k, v in pin.to_dict()["iso"].items()}
+        table.add_row(run, iso["t0"], iso["b1"], iso["b2"], f"{pin.gate_sigma_pips:.2f}",
+                      state if len(bars_of) == 1 else f"{pin.symbol} {pin.timeframe}: {state}")
+    return table
 
 
 def _num(value: float | None) -> str:
@@ -263,3 +342,105 @@ def _sessions(ctx: Context, args: argparse.Namespace) -> int:
         n = export_sessions(store, symbol, timeframe, args.split, args.out)
     console.print(f"wrote {n:,} {args.split} session starts of {symbol} {timeframe} to {args.out}")
     return 0
+
+
+class _Checked(NamedTuple):
+    """What ``data lookahead`` compares: bars, stored features and their window."""
+
+    bars: Bars
+    values: F64
+    window: int
+
+
+def _load_checked(ctx: Context, symbol: str, timeframe: str) -> _Checked:
+    """The bars and stored features of a series, refusing features that are out of date."""
+    from fxconsole.market.pipeline import bars_fingerprint
+
+    with _store(ctx, read_only=True) as store:
+        bars = store.load_bars(symbol, timeframe)
+        if bars is None:
+            raise CliError(f"no bars stored for {symbol} {timeframe}: run `fxconsole data "
+                           "synth` or `fxconsole data import FILE` first")
+        feature_set = store.feature_set(symbol, timeframe)
+        if feature_set is None:
+            raise CliError(f"no features stored for {symbol} {timeframe}: run "
+                           "`fxconsole data build` first")
+        table = store.load_features(symbol, timeframe)
+    if (feature_set.bars_fingerprint != bars_fingerprint(bars) or len(table.ts) != len(bars)
+            or not np.array_equal(table.ts, bars.ts)):
+        raise CliError(f"the stored features of {symbol} {timeframe} were computed from other "
+                       "bars: run `fxconsole data build` first")
+    window = int(feature_set.params.get("mm_window", ctx.config.data.mm_window))
+    return _Checked(bars, table.values, window)
+
+
+def _lookahead(ctx: Context, args: argparse.Namespace) -> int:
+    import secrets
+
+    from fxconsole.market.lookahead import (
+        DEFAULT_TOLERANCE,
+        ROWS_PER_CUT,
+        check_lookahead,
+        pick_cuts,
+    )
+
+    symbol, timeframe = _series(ctx, args)
+    started = time.perf_counter()
+    checked = _load_checked(ctx, symbol, timeframe)
+    seed = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
+    try:
+        cuts = pick_cuts(len(checked.bars), args.samples, seed, checked.window)
+    except ValueError as exc:
+        raise CliError(f"{symbol} {timeframe}: {exc}") from None
+    report = check_lookahead(checked.bars, checked.values, cuts, checked.window)
+    seconds = time.perf_counter() - started
+    asked = f" ({args.samples} asked, too few rows)" if len(cuts) < args.samples else ""
+    console.print(f"look-ahead check of {symbol} {timeframe}: {len(checked.bars):,} rows, "
+                  f"W = {checked.window}, {len(cuts)} cut points{asked}, seed {seed}",
+                  highlight=False)
+    console.print(f"each cut and the {ROWS_PER_CUT - 1} rows before it, recomputed from bars "
+                  f"0 … cut; |Δ| ≤ {DEFAULT_TOLERANCE:g}", highlight=False)
+    console.print(_lookahead_summary(report))
+    if report.clean:
+        console.print(f"[green]{len(cuts)} cut points, {report.max_abs_diff.size} features, "
+                      f"no look-ahead[/green] (took {seconds:.1f} s)", highlight=False)
+        return 0
+    _print_differences(report)
+    names = sorted({d.feature for d in report.differences})
+    console.print(f"[red]look-ahead: {len(report.differences):,} stored value(s) differ from "
+                  f"the recompute without the later bars, in {', '.join(names)}[/red] "
+                  f"(rerun with --seed {seed}; took {seconds:.1f} s)", highlight=False)
+    return 1
+
+
+def _lookahead_summary(report: LookaheadReport) -> Table:
+    from fxconsole.market.features import FEATURE_NAMES
+
+    found = {name: 0 for name in FEATURE_NAMES}
+    for d in report.differences:
+        found[d.feature] += 1
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("feature", no_wrap=True)
+    for col in ("rows compared", "differences", "max |Δ|"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for name, worst in zip(FEATURE_NAMES, report.max_abs_diff, strict=True):
+        table.add_row(name, f"{report.rows_compared:,}", f"{found[name]:,}", f"{worst:.1e}",
+                      style="red" if found[name] else None)
+    return table
+
+
+def _print_differences(report: LookaheadReport) -> None:
+    # Lines, not a table: a row of six wide cells would be cut to fit an 80-column terminal.
+    console.print("differences (stored vs recomputed from the bars up to the cut):",
+                  highlight=False)
+    for d in report.differences[:LOOKAHEAD_LISTED]:
+        console.print(f"  {d.feature} row {d.row:,} ({_when(np.datetime64(d.ts, 'ns'))}, "
+                      f"cut {d.cut:,}): stored {_value(d.stored)} vs recomputed "
+                      f"{_value(d.recomputed)}", highlight=False)
+    shown = min(len(report.differences), LOOKAHEAD_LISTED)
+    if len(report.differences) > shown:
+        console.print(f"  … and {len(report.differences) - shown:,} more", highlight=False)
+
+
+def _value(value: float) -> str:
+    return "NaN" if np.isnan(value) else f"{value:.12g}"

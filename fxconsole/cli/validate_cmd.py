@@ -15,6 +15,8 @@ from fxconsole.cli.common import CliError, Context
 
 console = Console()
 SPLIT_CHOICES = ("validation", "test")
+STRESS_ROWS = (("expectancy (pips)", "expectancy", "{:+.2f}"), ("SQN", "sqn", "{:+.2f}"),
+               ("trades", "trades", "{:,.0f}"))
 METRIC_ROWS = (
     ("trades", "trades", "{:,.0f}"),
     ("trades per day", "trades_per_day", "{:.2f}"),
@@ -33,13 +35,17 @@ def add_parser(sub: Any) -> None:
     """Register ``backtest`` and ``validate``."""
     bt = sub.add_parser("backtest", help="play a checkpoint over a split's sessions")
     bt.add_argument("checkpoint", help="RUN, RUN/TAG, a manifest .json or a run folder")
-    bt.add_argument("--split", choices=SPLIT_CHOICES, help="default: config validation.split")
+    bt.add_argument("--split", choices=SPLIT_CHOICES,
+                    help="default: validation (test: plays the test split without recording "
+                         "an examination; it is looked at once, by validation)")
     bt.add_argument("--trades-out", type=Path, metavar="FILE.csv", help="write the trades")
     bt.set_defaults(handler=_backtest)
 
-    va = sub.add_parser("validate", help="backtest + baselines + Monte Carlo + verdict")
+    va = sub.add_parser("validate", help="validation split: baselines, cost stress, Monte "
+                        "Carlo, deflated SQN, sizing; then the one test exam; the verdict")
     va.add_argument("checkpoint", help="RUN, RUN/TAG, a manifest .json or a run folder")
-    va.add_argument("--split", choices=SPLIT_CHOICES, help="default: config validation.split")
+    va.add_argument("--check", action="store_true",
+                    help="for scripts: exit 1 unless the checkpoint is VALIDATED")
     va.add_argument("--runs", type=int, help="Monte Carlo resamples (config validation.runs)")
     va.add_argument("--seed", type=int, help="seed (config validation.seed)")
     va.add_argument("--json", action="store_true", help="print the JSON report instead")
@@ -64,6 +70,12 @@ def _backtest(ctx: Context, args: argparse.Namespace) -> int:
                                            args.split, args.trades_out)
     except _errors() as exc:
         raise CliError(str(exc)) from None
+    if result.split == "test":
+        console.print("[yellow]note:[/] this plays the test split; it is not recorded as an "
+                      "examination, and a checkpoint chosen by looking at it is no longer "
+                      "judged on unseen bars")
+    for note in ckpt.notes:
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
     m = trade_metrics(result.pips).as_dict()
     table = _table(f"backtest {ckpt.manifest.run} @ {ckpt.manifest.timesteps:,} on "
                    f"{result.split} ({result.sessions} sessions)", {"checkpoint": m})
@@ -74,33 +86,103 @@ def _backtest(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _validate(ctx: Context, args: argparse.Namespace) -> int:
-    from fxconsole.evaluation.runner import validate_checkpoint
+    from fxconsole.ops.db import connect
+    from fxconsole.ops.promotion import validate_and_promote
 
     if args.runs is not None and args.runs < 1:
         raise CliError(f"--runs {args.runs}: must be ≥ 1")
     try:
-        out = validate_checkpoint(args.checkpoint, ctx.config, ctx.workspace, args.split,
-                                  args.runs, args.seed, args.report_dir, not args.no_chart)
+        conn = connect(ctx.workspace.console_db)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot open {ctx.workspace.console_db}: {exc}") from None
+    try:
+        out = validate_and_promote(args.checkpoint, ctx.config, ctx.workspace, conn,
+                                   runs=args.runs, seed=args.seed, report_dir=args.report_dir,
+                                   chart=not args.no_chart)
     except _errors() as exc:
         raise CliError(str(exc)) from None
+    finally:
+        conn.close()
+    code = 1 if args.check and not out.validated else 0
     if args.json:
         print(json.dumps(out.report, indent=2))
-        return 0
-    r = out.report
+        return code
+    print_report(out.report, out.best)
+    return code
+
+
+def print_report(r: dict[str, Any], best: bool) -> None:
+    """The validation report as terminal tables, checks and the verdict."""
     ck = r["checkpoint"]
+    for note in r.get("notes", []):
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+    played = r["played"]
+    console.print(f"played {played['first_bar']} → {played['last_bar']} "
+                  f"({played['sessions']} sessions) at {r['costs']['spread_pips']:g} pips "
+                  "spread" + _pinned_line(r.get("pinned")), soft_wrap=True)
     columns = {"checkpoint": r["policy"], **r["baselines"]}
-    console.print(_table(f"{ck['run']} @ {ck['timesteps']:,} timesteps — {r['split']} "
-                         f"({r['policy']['sessions']} sessions)", columns))
+    console.print(_table(f"{ck['run']} @ {ck['timesteps']:,} timesteps — {r['split']}",
+                         columns))
+    console.print(_stress(r))
     console.print(_monte_carlo(r["monte_carlo"]))
+    console.print(_deflated_and_sizing(r))
+    exam = r.get("stages", {}).get("test")
+    if exam:
+        when = "now" if exam.get("examined_now") else "before (not looked at again)"
+        p = exam["policy"]
+        console.print(f"test exam, taken {when}: {p['trades']:,} trades, expectancy "
+                      f"{p['expectancy']:+.2f} pips, SQN {p['sqn']:+.2f}, DSR "
+                      f"{exam['deflated']['dsr']:.3f} (K={exam['deflated']['k']}) on "
+                      f"{exam['played']['first_bar']} → {exam['played']['last_bar']}")
     v = r["verdict"]
     console.print(("[bold green]VALIDATED[/]" if v["validated"] else "[bold red]NOT VALIDATED[/]")
-                  + (" · now the run's best" if out.best else ""))
-    for reason in v["reasons"]:
-        console.print(f"  · {reason}")
-    folder = next(iter(out.files.values())).parent
-    names = ", ".join(p.name for p in out.files.values())
-    console.print(f"report: {folder}/ ({names})", soft_wrap=True)
-    return 0
+                  + (" · now the run's best" if best else ""))
+    for c in v["checks"]:
+        mark = "[green]✓[/]" if c["passed"] else "[red]✗[/]"
+        console.print(f"  {mark} {c['text']}")
+    if v["validation_passed"] and not exam:
+        console.print("  · not examined on the test split")
+    elif not v["validation_passed"]:
+        console.print("  · the test split was not looked at: validation failed")
+    files = r.get("files", {})
+    if files:
+        folder = Path(next(iter(files.values()))).parent
+        names = ", ".join(Path(p).name for p in files.values())
+        console.print(f"report: {folder}/ ({names})", soft_wrap=True)
+
+
+def _pinned_line(pin: dict[str, Any] | None) -> str:
+    if not pin:
+        return " · [yellow]not pinned[/]"
+    iso = pin["iso"]
+    return (f" · pinned: train {iso['t0']} → {iso['b1']}, validation → {iso['b2']}, "
+            f"gate σ20 {pin['gate_sigma_pips']:.2f} pips")
+
+
+def _stress(r: dict[str, Any]) -> Table:
+    columns = {f"{r['costs']['spread_pips']:g} pips": r["policy"],
+               **{f"{name} ({v['spread_pips']:g})": v for name, v in r["stress"].items()}}
+    table = Table(title="cost stress: the checkpoint at a wider spread", box=box.SIMPLE_HEAD)
+    table.add_column("metric")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for label, key, fmt in STRESS_ROWS:
+        table.add_row(label, *(_cell(fmt, c.get(key)) for c in columns.values()))
+    return table
+
+
+def _deflated_and_sizing(r: dict[str, Any]) -> Table:
+    d, s = r["deflated"], r.get("sizing") or {}
+    table = Table(title="selection and sizing", box=box.SIMPLE_HEAD, show_header=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row("Sharpe per trade (SR)", f"{d['sr']:+.4f}")
+    table.add_row(f"expected max SR of K={d['k']} (SR0)", f"{d['sr0']:+.4f}")
+    table.add_row("deflated SQN (DSR)", f"{d['dsr']:.3f}")
+    if s:
+        table.add_row("safe-f (fraction of equity)", f"{s['safe_f']:.3f}")
+        table.add_row("CAR25 (compound annual return)", f"{s['car25']:+.1%}")
+    return table
 
 
 def _cell(fmt: str, value: Any) -> str:

@@ -6,6 +6,7 @@ call and one compiled step call per bar for every session at once.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +15,13 @@ import numpy.typing as npt
 
 from fxconsole.agents.base import Actions, Legal, Observations, Policy
 from fxconsole.config import Config
+from fxconsole.timeutil import iso_utc
 from fxconsole.trading import core
 from fxconsole.trading.batch import (
+    F32,
     TRADE_FIELDS,
     TRADE_ROW,
+    MuZeroBatch,
     legal_actions,
     new_batch,
     step_batch,
@@ -49,6 +53,7 @@ class BacktestResult:
     trades: list[dict[str, Any]]
     gated: int
     invalid_actions: int
+    played: tuple[str, str] = ("", "")  # ISO-8601 of the first and the last bar played
 
     @property
     def pips(self) -> npt.NDArray[np.float64]:
@@ -76,20 +81,46 @@ def play_sessions(policy: Policy, data: MarketData, starts: npt.NDArray[np.int64
     The policy sees observations of the kind it names and the legal actions of each
     session. Trades carry ``session_start_index``; they are ordered by exit, then session.
     """
-    states, obs = new_batch(starts, cfg, data, policy.observation_kind)
-    closed = np.empty((starts.shape[0], TRADE_ROW), dtype=np.float64)
-    trades: list[dict[str, Any]] = []
+    return play_spreads(policy, data, starts, cfg, split, [cfg.env.spread_pips])[0]
+
+
+def play_spreads(policy: Policy, data: MarketData, starts: npt.NDArray[np.int64],
+                 cfg: Config, split: str, spreads: list[float]) -> list[BacktestResult]:
+    """:func:`play_sessions` once per spread, all in one lockstep batch (one policy call
+    per bar for every session at every spread): the cost stress of SPEC §6.2."""
+    n = starts.shape[0]
+    batches = [new_batch(starts, dataclasses.replace(
+        cfg, env=dataclasses.replace(cfg.env, spread_pips=spread)), data,
+        policy.observation_kind) for spread in spreads]
+    states = np.concatenate([b[0] for b in batches])
+    obs: F32 | MuZeroBatch
+    parts = [b[1] for b in batches]
+    windows = [o for o in parts if isinstance(o, MuZeroBatch)]
+    if windows:
+        obs = MuZeroBatch(np.concatenate([o.temporal for o in windows]),
+                          np.concatenate([o.static for o in windows]))
+    else:
+        obs = np.concatenate([o for o in parts if not isinstance(o, MuZeroBatch)])
+    closed = np.empty((states.shape[0], TRADE_ROW), dtype=np.float64)
+    trades: list[list[dict[str, Any]]] = [[] for _ in spreads]
     for _ in range(cfg.data.session_bars):
         actions = np.ascontiguousarray(policy(obs, legal_actions(states)), dtype=np.int64)
-        n = step_batch(actions, data.table, states, obs, closed)
-        for row in closed[:n]:
+        k = step_batch(actions, data.table, states, obs, closed)
+        for row in closed[:k]:
+            group, session = divmod(int(row[TRADE_FIELDS]), n)
             trade = trade_record(row[:TRADE_FIELDS], data.ts)
-            trade["session_start_index"] = int(starts[int(row[TRADE_FIELDS])])
-            trades.append(trade)
-    trades.sort(key=lambda t: (t["exit_index"], t["session_start_index"]))
-    return BacktestResult(split, int(starts.size), cfg.data.session_bars, trades,
-                          int(states[:, core.S_GATED].sum()),
-                          int(states[:, core.S_INVALID].sum()))
+            trade["session_start_index"] = int(starts[session])
+            trades[group].append(trade)
+    played = (iso_utc(data.ts[starts[0]]),
+              iso_utc(data.ts[starts[-1] + cfg.data.session_bars - 1])) if n else ("", "")
+    out = []
+    for group, found in enumerate(trades):
+        found.sort(key=lambda t: (t["exit_index"], t["session_start_index"]))
+        rows = states[group * n:(group + 1) * n]
+        out.append(BacktestResult(split, n, cfg.data.session_bars, found,
+                                  int(rows[:, core.S_GATED].sum()),
+                                  int(rows[:, core.S_INVALID].sum()), played))
+    return out
 
 
 class RandomPolicy:
@@ -113,6 +144,37 @@ class FlatPolicy:
     def __call__(self, obs: Observations, legal: Legal) -> Actions:
         """HOLD for every session."""
         return np.full(legal.shape[0], core.HOLD, dtype=np.int64)
+
+
+class MomentumPolicy:
+    """SPEC §6.2's momentum rule: while flat, BUY if ``m60 > 0``, SELL if ``m60 < 0``;
+    CLOSE once the trade has been held ``hold_bars`` bars (a baseline).
+
+    It reads the PPO observation: ``momentum_60_pips = tanh(m60 / 100)`` keeps m60's sign,
+    and ``bars_since_entry = tanh(bars / 100)`` gives the bars held back. Gated entries
+    are the environment's to block, as for any policy.
+    """
+
+    observation_kind = "ppo"
+    M60, SIDE, BARS = 6, 7, 9  # PPO observation columns (SPEC §4)
+
+    def __init__(self, hold_bars: int = 60) -> None:
+        self.hold_bars = hold_bars
+
+    def __call__(self, obs: Observations, legal: Legal) -> Actions:
+        """The rule's action per session."""
+        x = np.asarray(obs)
+        m60, side = x[:, self.M60], x[:, self.SIDE]
+        held = np.rint(np.arctanh(np.clip(x[:, self.BARS].astype(np.float64), 0.0,
+                                          1.0 - 1e-12)) * 100.0)
+        entry = np.where(m60 > 0, core.BUY, np.where(m60 < 0, core.SELL, core.HOLD))
+        exit_ = np.where(held >= self.hold_bars, core.CLOSE, core.HOLD)
+        return np.where(side == 0, entry, exit_).astype(np.int64)
+
+
+def momentum_policy(hold_bars: int = 60) -> Policy:
+    """SPEC §6.2's momentum rule (a baseline)."""
+    return MomentumPolicy(hold_bars)
 
 
 def random_policy(seed: int = 0) -> Policy:

@@ -1,29 +1,31 @@
-"""Validate or backtest a stored checkpoint: load, verify, evaluate, report, pick best."""
+"""Load a stored checkpoint as pinned (SPEC §6.1) and backtest it; write trades."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import dataclasses
 import io
-import json
 import logging
-import math
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fxconsole.agents.base import Policy
-from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
+from fxconsole.agents.checkpoints import resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError, Manifest
 from fxconsole.agents.registry import load_policy
-from fxconsole.config import Config
+from fxconsole.config import Config, EnvConfig
 from fxconsole.evaluation.backtest import BacktestResult, run_backtest
-from fxconsole.evaluation.report import write_report
-from fxconsole.evaluation.validate import Evaluation, evaluate, report_dict
 from fxconsole.fsutil import atomic_write
-from fxconsole.timeutil import timeframe_seconds
 from fxconsole.trading.market_data import MarketData, load_market_data
+from fxconsole.trading.pinning import (
+    Pin,
+    PinError,
+    pin_differences,
+    pin_of,
+    pinned_config,
+    pinned_data,
+)
 from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -32,42 +34,62 @@ TRADE_COLUMNS = ("side", "entry_ts", "exit_ts", "entry_price", "exit_price", "pi
                  "bars_held", "forced", "session_start_index")
 
 
+UNPINNED_NOTE = ("this checkpoint was made before runs were pinned (manifest format 1): "
+                 "its split bounds and gate threshold are recomputed from the store as it "
+                 "is now, so its validation split may hold bars it trained on")
+
+
 @dataclass(frozen=True)
 class LoadedCheckpoint:
-    """A verified checkpoint, its policy and the market data it trades."""
+    """A verified checkpoint, its policy, the market data it trades (split by its pin)
+    and the config it plays (its pinned env parameters in place)."""
 
     path: Path
     manifest: Manifest
     policy: Policy
     data: MarketData
-
-
-@dataclass(frozen=True)
-class ValidationOutcome:
-    """What ``fxconsole validate`` computed and wrote."""
-
-    checkpoint: LoadedCheckpoint
-    evaluation: Evaluation
-    report: dict[str, Any]
-    files: dict[str, Path]
-    best: bool
+    config: Config
+    pin: Pin | None
+    notes: list[str] = field(default_factory=list)
 
 
 def load_checkpoint(spec: str, cfg: Config, ws: Workspace) -> LoadedCheckpoint:
     """Resolve, verify (hash and observation spec) and load a checkpoint's Policy, by the
-    agent its manifest names (PPO plays torch-free through its exported actor). The
-    symbol and timeframe are those the checkpoint was trained on.
+    agent its manifest names (PPO plays torch-free through its exported actor), with the
+    series, split bounds and env parameters it is pinned to (SPEC §6.1).
 
     Raises:
         CheckpointError: missing, corrupt or mismatching checkpoint.
+        PinError: the bars of its pinned windows changed (naming what changed).
         FileNotFoundError: no market store.
     """
     path = resolve_checkpoint(spec, ws.checkpoints_dir)
     manifest, policy = load_policy(path)
+    try:
+        pin = pin_of(manifest.pinned, str(path))
+    except PinError as exc:
+        raise CheckpointError(str(exc)) from None
     data_cfg = manifest.config.get("data", {})
-    data = load_market_data(ws.market_db, data_cfg.get("symbol", cfg.data.symbol),
-                            data_cfg.get("timeframe", cfg.data.timeframe))
-    return LoadedCheckpoint(path, manifest, policy, data)
+    symbol = pin.symbol if pin else data_cfg.get("symbol", cfg.data.symbol)
+    timeframe = pin.timeframe if pin else data_cfg.get("timeframe", cfg.data.timeframe)
+    data = load_market_data(ws.market_db, symbol, timeframe)
+    if pin is None:
+        return LoadedCheckpoint(path, manifest, policy, data, _trained_env(cfg, manifest),
+                                None, [UNPINNED_NOTE])
+    notes = [f"{d} (the pinned value is used)" for d in pin_differences(cfg, pin)]
+    return LoadedCheckpoint(path, manifest, policy, pinned_data(data, pin),
+                            pinned_config(cfg, pin), pin, notes)
+
+
+def _trained_env(cfg: Config, manifest: Manifest) -> Config:
+    """``cfg`` with the env section the (unpinned) checkpoint was trained with."""
+    trained = manifest.config.get("env")
+    known = {f.name for f in dataclasses.fields(EnvConfig)}
+    if not isinstance(trained, dict):
+        return cfg
+    env = EnvConfig(**{**dataclasses.asdict(cfg.env),
+                       **{k: v for k, v in trained.items() if k in known}})
+    return dataclasses.replace(cfg, env=env)
 
 
 def default_report_dir(ckpt: LoadedCheckpoint, split: str) -> Path:
@@ -76,72 +98,12 @@ def default_report_dir(ckpt: LoadedCheckpoint, split: str) -> Path:
     return ckpt.path.parent / "reports" / f"{m.timesteps:012d}-{m.sha256[:12]}-{split}"
 
 
-def validate_checkpoint(
-    spec: str, cfg: Config, ws: Workspace, split: str | None = None, runs: int | None = None,
-    seed: int | None = None, report_dir: Path | None = None, chart: bool = True,
-) -> ValidationOutcome:
-    """Validate a checkpoint, write its report and make it ``best`` if its SQN is highest.
-
-    Nothing is written unless every step before the report succeeded.
-    """
-    started = time.perf_counter()
-    ckpt = load_checkpoint(spec, cfg, ws)
-    loaded = time.perf_counter()
-    ev = evaluate(ckpt.policy, ckpt.data, cfg, split, runs, seed)
-    evaluated = time.perf_counter()
-    report = report_dict(ev, ckpt.manifest, ckpt.path, timeframe_seconds(ckpt.data.timeframe))
-    report["seconds"] = {"load": round(loaded - started, 3),
-                         "evaluate": round(evaluated - loaded, 3)}
-    folder = report_dir or default_report_dir(ckpt, ev.split)
-    files = write_report(report, ev, folder, chart)
-    report["files"] = {kind: str(path) for kind, path in files.items()}
-    best = ev.split == "validation" and update_best(ckpt, ev, cfg.validation.min_trades)
-    if ev.split == "validation" and ev.verdict.validated:
-        with contextlib.suppress(CheckpointError):  # its model may be gone: nothing to tag
-            RunCheckpoints(ckpt.path.parent).point("validated", ckpt.manifest,
-                                                   {"validation_sqn": ev.policy.metrics.sqn})
-    return ValidationOutcome(ckpt, ev, report, files, best)
-
-
-def update_best(ckpt: LoadedCheckpoint, ev: Evaluation, min_trades: int) -> bool:
-    """Point the run's ``best`` at this checkpoint if its validation SQN is the highest.
-
-    Only checkpoints with at least ``min_trades`` validation trades compete (SPEC §6);
-    the others are read from the run's earlier validation reports.
-    """
-    mine = ev.policy.metrics
-    if mine.trades < min_trades:
-        return False
-    run_dir = ckpt.path.parent
-    current = RunCheckpoints(run_dir).manifest("best")
-    if current is not None and current.sha256 != ckpt.manifest.sha256 and \
-            float(current.metrics.get("validation_sqn", -math.inf)) > mine.sqn:
-        return False
-    for other in (run_dir / "reports").glob("*-validation/report.json"):
-        try:
-            report = json.loads(other.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            logger.warning("skipping unreadable report %s", other)
-            continue
-        theirs = report.get("policy", {})
-        if (report.get("checkpoint", {}).get("sha256") != ckpt.manifest.sha256
-                and (theirs.get("trades") or 0) >= min_trades
-                and (theirs.get("sqn") or 0.0) > mine.sqn):
-            return False
-    try:
-        RunCheckpoints(run_dir).point("best", ckpt.manifest, {"validation_sqn": mine.sqn,
-                                                              "validation_trades": mine.trades})
-    except CheckpointError as exc:  # its model was garbage-collected meanwhile
-        logger.warning("cannot make %s best: %s", ckpt.manifest.model_file, exc)
-        return False
-    return True
-
-
 def backtest_checkpoint(spec: str, cfg: Config, ws: Workspace, split: str | None = None,
                         trades_out: Path | None = None) -> tuple[LoadedCheckpoint, BacktestResult]:
-    """Backtest a checkpoint on a split; optionally write its trades as CSV."""
+    """Backtest a checkpoint on a split of its pinned window; optionally write its trades
+    as CSV."""
     ckpt = load_checkpoint(spec, cfg, ws)
-    result = run_backtest(ckpt.policy, ckpt.data, split or cfg.validation.split, cfg)
+    result = run_backtest(ckpt.policy, ckpt.data, split or cfg.validation.split, ckpt.config)
     if trades_out is not None:
         write_trades_csv(result.trades, trades_out)
     return ckpt, result

@@ -220,7 +220,16 @@ V3 = """
 CREATE INDEX trades_run_source_id ON trades (run, source, id);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+# SPEC §6.3/§6.4: each row keeps the Sharpe ratio its DSR deflates against, the DSR and the
+# K it was computed with; test-split rows are the recorded examinations.
+V4 = """
+ALTER TABLE validations ADD COLUMN sr REAL;
+ALTER TABLE validations ADD COLUMN dsr REAL;
+ALTER TABLE validations ADD COLUMN k INTEGER;
+CREATE INDEX validations_run_split ON validations (run, split, sha256);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -30,8 +30,9 @@ def make_workspace(root: Path, years: float, validation_fraction: float = 0.85) 
     return ws
 
 
-def tiny_training(ws: Workspace, run: str) -> None:
+def tiny_training(ws: Workspace, run: str, validation_fraction: float = 0.85) -> None:
     cfg = with_overrides(Config(), "ppo", n_envs=2, n_steps=128, batch_size=64, n_epochs=1)
+    cfg = with_overrides(cfg, "data", validation_fraction=validation_fraction)
     train_ppo(cfg, ws, MemorySink(), timesteps=512, run=run)
 
 
@@ -58,8 +59,7 @@ def test_validate_writes_report_and_picks_best(
     best = json.loads((ws.checkpoints_dir / "tiny" / "best.json").read_text())
     assert best["sha256"] == report["checkpoint"]["sha256"]
     assert best["metrics"]["validation_sqn"] == pytest.approx(report["policy"]["sqn"])
-    assert run(ws, "validate", "tiny", "--split", "test", "--report-dir",
-               str(ws.root / "rep"), "--no-chart") == 0
+    assert run(ws, "validate", "tiny", "--report-dir", str(ws.root / "rep"), "--no-chart") == 0
     out = capsys.readouterr().out
     assert "Monte Carlo" in out and "report:" in out
     verdict = "VALIDATED" if report["verdict"]["validated"] else "NOT VALIDATED"
@@ -92,7 +92,7 @@ def test_bad_inputs_are_errors_and_write_nothing(
     assert "hash mismatch" in capsys.readouterr().err
     assert not (broken / "reports").exists()
     small = make_workspace(tmp_path / "small", 0.1, 0.701)  # a validation split too short
-    tiny_training(small, "t")
+    tiny_training(small, "t", 0.701)
     assert run(small, "validate", "t") == 1
     assert "validation" in capsys.readouterr().err
     assert not (small.checkpoints_dir / "t" / "reports").exists()

@@ -105,6 +105,14 @@ class Store:
                 (ts, RUN, sha, timesteps, int(validated), sqn, None if path is None
                  else str(path), dumps_json(summary)))
 
+    def test_exam(self, sha: str, timesteps: int, passed: bool, ts: float = T0 - 100) -> None:
+        """The checkpoint's examination on the test split: passed, it is VALIDATED."""
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO validations (ts, run, sha256, timesteps, split, validated, sqn,"
+                " expectancy, trades) VALUES (?, ?, ?, ?, 'test', ?, 1.2, 1.1, 120)",
+                (ts, RUN, sha, timesteps, int(passed)))
+
     def event(self, level: str, source: str, kind: str, message: str, ts: float) -> None:
         with transaction(self.conn):
             self.conn.execute("INSERT INTO events (ts, level, source, kind, message, data)"
@@ -140,15 +148,33 @@ def report(sha: str, timesteps: int) -> dict[str, Any]:
         "checkpoint": {"run": RUN, "tag": "candidate", "sha256": sha, "timesteps": timesteps},
         "split": "validation",
         "policy": result(312, 2.4, 0.54, 1.86),
-        "baselines": {"random": result(298, -3.9, 0.41, -1.2), "flat": result(0, 0.0, 0.0, 0.0)},
+        "baselines": {"random": result(298, -3.9, 0.41, -1.2), "flat": result(0, 0.0, 0.0, 0.0),
+                      "momentum": result(240, -1.1, 0.47, -0.6)},
+        "stress": {"spread ×1.5": {**result(312, 0.4, 0.5, 0.31), "spread_pips": 6.0},
+                   "spread ×2": {**result(312, -1.6, 0.46, -1.24), "spread_pips": 8.0}},
         "monte_carlo": {"runs": 200, "n_trades": 312, "seed": 0,
-                        "final_pips": {"p5": -180.0, "p25": 410.0, "p50": 745.0, "p75": 1080.0,
+                        "final_pips": {"p5": 60.0, "p25": 410.0, "p50": 745.0, "p75": 1080.0,
                                        "p95": 1560.0},
-                        "max_drawdown": {"p50": 380.0, "p95": 720.0}, "prob_below_zero": 0.07},
+                        "max_drawdown": {"p50": 380.0, "p95": 720.0}, "prob_below_zero": 0.03},
+        "deflated": {"sr": 0.186, "sr0": 0.041, "dsr": 0.991, "k": 6, "n": 312,
+                     "variance": 0.0021, "g3": 0.1, "g4": 3.2},
+        "sizing": {"safe_f": 0.84, "car25": 0.121, "horizon_trades": 4032},
+        "stages": {"test": {"examined_now": True,
+                            "policy": result(95, 1.7, 0.52, 1.1),
+                            "deflated": {"dsr": 0.97, "k": 2},
+                            "verdict": {"validated": True}}},
         "equity": equity(312, 2.4),
-        "verdict": {"validated": True, "reasons": ["SQN 1.86 beats random (-1.20) and flat",
-                                                   "Monte Carlo p5 final pips -180 <= 0"],
-                    "rule": {}},
+        "verdict": {"validated": True, "validation_passed": True, "test_passed": True,
+                    "checks": [
+                        {"name": "sqn > random baseline", "passed": True,
+                         "text": "sqn +1.860 > random baseline -1.200: pass"},
+                        {"name": "Monte Carlo p5 final pips > threshold", "passed": True,
+                         "text": "Monte Carlo p5 final pips +60.000 > threshold +0.000: pass"},
+                        {"name": "deflated SQN (K=6) ≥ threshold", "passed": True,
+                         "text": "deflated SQN (K=6) +0.991 ≥ threshold +0.950: pass"},
+                        {"name": "test deflated SQN (K=2) ≥ threshold", "passed": True,
+                         "text": "test deflated SQN (K=2) +0.970 ≥ threshold +0.950: pass"}],
+                    "reasons": [], "rule": {}},
     }
 
 

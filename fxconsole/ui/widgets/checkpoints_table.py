@@ -46,9 +46,16 @@ class CheckpointsTable(DataTable[Any]):
 
     def _cells(self, c: CheckpointView, now: float) -> list[Any]:
         sqn = fmt.num(c.val_sqn, "+.2f")
-        validation = plain(fmt.DASH) if c.validated is None else (
-            themed(self.app, f"{sqn} passed", "success") if c.validated
-            else themed(self.app, f"{sqn} failed", "error"))
+        if c.validated is None:
+            validation = plain(fmt.DASH)
+        elif c.status == "validated":
+            validation = themed(self.app, f"{sqn} VALIDATED", "success")
+        elif c.status == "failed its test examination":
+            validation = themed(self.app, f"{sqn} exam failed", "warning")
+        elif c.validated:
+            validation = themed(self.app, f"{sqn} passed", "success")
+        else:
+            validation = themed(self.app, f"{sqn} failed", "error")
         return [plain(f"{c.timesteps:,}"), plain(short_tags(c)), validation,
                 plain(fmt.num(c.train_sqn, "+.2f")), plain(fmt.age(now - c.created)),
                 plain(c.sha256[:8])]

@@ -1,6 +1,7 @@
 """The validation panel: the newest report's metrics beside the baselines, its Monte Carlo
-percentiles drawn as a box plot, the verdict with its reasons, and the report's equity
-chart (backtest over the Monte Carlo fan) drawn in text."""
+percentiles drawn as a box plot, the cost stress, the deflated SQN, the test exam, Bandy's
+safe-f and CAR25, every check of the verdict marked passed or failed, and the report's
+equity chart (backtest over the Monte Carlo fan) drawn in text."""
 
 from __future__ import annotations
 
@@ -91,6 +92,61 @@ def monte_carlo(v: ValidationView) -> Group | Text:
     )
 
 
+def honesty(v: ValidationView) -> Text:
+    """Cost stress, the deflated SQN, the test exam and Bandy's sizing, a line each."""
+    report = v.report or {}
+    lines = []
+    stress = report.get("stress") or {}
+    if stress:
+        lines.append("cost stress · " + " · ".join(
+            f"{name}: exp {fmt.pips(_metric(r, 'expectancy'))} SQN "
+            f"{fmt.num(_metric(r, 'sqn'), '+.2f')}" for name, r in stress.items()))
+    d = report.get("deflated") or {}
+    if d:
+        lines.append(f"deflated SQN {fmt.num(_metric(d, 'dsr'), '.3f')} (K={d.get('k', '?')}"
+                     f", SR {fmt.num(_metric(d, 'sr'), '+.3f')} vs luck "
+                     f"{fmt.num(_metric(d, 'sr0'), '+.3f')})")
+    exam = (report.get("stages") or {}).get("test")
+    if exam:
+        p, de = exam.get("policy") or {}, exam.get("deflated") or {}
+        lines.append(f"test exam ({'now' if exam.get('examined_now') else 'earlier'}): "
+                     f"{fmt.num(_metric(p, 'trades'), ',.0f')} trades, exp "
+                     f"{fmt.pips(_metric(p, 'expectancy'))}, DSR "
+                     f"{fmt.num(_metric(de, 'dsr'), '.3f')} (K={de.get('k', '?')})")
+    elif report.get("verdict", {}).get("validation_passed") is False:
+        lines.append("test exam: not taken (validation failed)")
+    sizing = report.get("sizing") or {}
+    if sizing:
+        lines.append(f"safe-f {fmt.num(_metric(sizing, 'safe_f'), '.3f')} · CAR25 "
+                     f"{fmt.pct(_metric(sizing, 'car25'))}")
+    return Text("\n".join(lines))
+
+
+def checks(v: ValidationView) -> Text:
+    """Every check of the verdict with its numbers, ✓ passed or ✗ failed."""
+    verdict = (v.report or {}).get("verdict") or v.summary.get("verdict") or {}
+    text = Text()
+    listed = verdict.get("checks")
+    if isinstance(listed, list) and listed:
+        for c in listed:
+            passed = bool(c.get("passed"))
+            text.append("✓ " if passed else "✗ ", style="green" if passed else "red")
+            text.append(f"{c.get('text', c.get('name', ''))}\n")
+    else:
+        for reason in verdict.get("reasons", []):
+            text.append(f"• {reason}\n")
+    if v.report_error:
+        text.append(f"• {v.report_error}\n")
+    return text
+
+
+def final_verdict(v: ValidationView) -> tuple[str, bool]:
+    """The split validated and whether the checkpoint is VALIDATED (after its exam)."""
+    report = v.report or {}
+    verdict = report.get("verdict") or {}
+    return str(report.get("split", v.split)), bool(verdict.get("validated", v.validated))
+
+
 class ValidationPanel(VerticalScroll):
     """The newest validation of the run."""
 
@@ -102,6 +158,7 @@ class ValidationPanel(VerticalScroll):
         with Horizontal(id="validation-body"):
             yield Static(id="validation-metrics")
             yield Static(id="validation-mc")
+        yield Static(id="validation-honesty")
         yield Static(id="validation-reasons")
         yield Static(id="validation-chart")
 
@@ -115,19 +172,16 @@ class ValidationPanel(VerticalScroll):
         v = None if snap is None else snap.validation
         if v is None or not changed(self, v):
             return
+        split, validated = final_verdict(v)
         head = Text.assemble(
-            f"{self._checkpoint(v)} · {v.split} split · ",
-            themed(self.app, "VALIDATED", "success", bold=True) if v.validated
+            f"{self._checkpoint(v)} · {split} split · ",
+            themed(self.app, "VALIDATED", "success", bold=True) if validated
             else themed(self.app, "NOT VALIDATED", "error", bold=True))
         self.query_one("#validation-head", Static).update(head)
         self.query_one("#validation-metrics", Static).update(metrics_table(v))
         self.query_one("#validation-mc", Static).update(monte_carlo(v))
-        verdict = (v.report or {}).get("verdict") or v.summary.get("verdict") or {}
-        reasons = [str(r) for r in verdict.get("reasons", [])]
-        if v.report_error:
-            reasons.append(v.report_error)
-        self.query_one("#validation-reasons", Static).update(
-            Text("\n".join(f"• {r}" for r in reasons)))
+        self.query_one("#validation-honesty", Static).update(honesty(v))
+        self.query_one("#validation-reasons", Static).update(checks(v))
         self._draw_chart(v)
 
     def _draw_chart(self, v: ValidationView) -> None:

@@ -1,0 +1,209 @@
+"""Validate a checkpoint and promote it (SPEC §6.3, §6.4): the one path the CLI and the
+validator worker share.
+
+1. Load the checkpoint as pinned and evaluate it on the validation split (outside any
+   lock: it takes seconds).
+2. Under the run's lock: read the run's earlier validations from the console database
+   (``K``, ``V``), deflate the SQN, judge and record the validation.
+3. If it passed and the checkpoint was never examined: evaluate it on the test split,
+   deflate against the run's earlier examinations, judge and record the examination. A
+   checkpoint examined before keeps its recorded exam: the test split is looked at once.
+4. Still under the lock: ``best`` and ``validated`` follow from the database (the highest
+   validation SQN with enough trades; the newest validated checkpoint), then the report
+   is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fxconsole.agents.checkpoints import POINTER_TAGS, RunCheckpoints
+from fxconsole.agents.manifest import CheckpointError, Manifest
+from fxconsole.config import Config
+from fxconsole.evaluation.deflated import DeflatedResult, deflated_sqn, k_and_variance
+from fxconsole.evaluation.report import write_report
+from fxconsole.evaluation.runner import LoadedCheckpoint, default_report_dir, load_checkpoint
+from fxconsole.evaluation.validate import (
+    Evaluation,
+    Stage,
+    evaluate,
+    exam_verdict,
+    report_dict,
+    stage_dict,
+    validation_verdict,
+)
+from fxconsole.ops.validations import is_validated, record_validation, stage_rows
+from fxconsole.timeutil import timeframe_seconds
+from fxconsole.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+
+class SplitRefused(ValueError):
+    """A validation was asked for on the test split: it is examined once, by promotion."""
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    """What a validation computed, recorded and wrote."""
+
+    checkpoint: LoadedCheckpoint
+    evaluation: Evaluation
+    report: dict[str, Any]
+    files: dict[str, Path]
+    best: bool
+    validated: bool
+
+
+def validate_and_promote(
+    spec: str, cfg: Config, ws: Workspace, conn: sqlite3.Connection, *,
+    runs: int | None = None, seed: int | None = None, report_dir: Path | None = None,
+    chart: bool = True, split: str | None = None,
+) -> ValidationOutcome:
+    """Validate a checkpoint, examine it on the test split if it passed, record both,
+    point ``best`` and ``validated``, write the report.
+
+    Raises:
+        SplitRefused: ``split = "test"``.
+        CheckpointError, PinError, LookupError, OSError: the checkpoint or its data.
+        ValueError: a split without sessions.
+    """
+    if split not in (None, "validation"):
+        raise SplitRefused(
+            f"split {split!r}: validation runs on the validation split; the test split is "
+            "examined once, automatically, when a checkpoint passes validation (SPEC §6.4). "
+            "`fxconsole backtest --split test` plays it without recording an examination")
+    started = time.perf_counter()
+    ckpt = load_checkpoint(spec, cfg, ws)
+    loaded = time.perf_counter()
+    ev = evaluate(ckpt.policy, ckpt.data, ckpt.config, "validation", runs, seed)
+    evaluated = time.perf_counter()
+    m, rule = ckpt.manifest, ckpt.config.validation
+    period = timeframe_seconds(ckpt.data.timeframe)
+    store = RunCheckpoints(ckpt.path.parent)
+    folder = report_dir or default_report_dir(ckpt, "validation")
+    report_json = folder / "report.json"
+    with store.locked():
+        validation = _judge(conn, m, ev, "validation", rule)
+        record_validation(conn, _row_report(m, validation, period, report_json))
+        exam = None
+        if validation.verdict.validated:
+            try:
+                exam = _examine(conn, ckpt, runs, seed, period, report_json)
+            except ValueError as exc:  # no test sessions (yet): examined when there are
+                logger.warning("%s @ %d not examined: %s", m.run, m.timesteps, exc)
+                ckpt.notes.append(f"not examined on the test split: {exc}")
+        validated = bool(exam and exam["verdict"]["validated"])
+        best = _point_best(conn, store, m, rule.min_trades)
+        _point_validated(conn, store)
+        report = report_dict(validation, m, ckpt.path, period, ckpt.config, exam=exam,
+                             validated=validated,
+                             pinned=ckpt.pin.to_dict() if ckpt.pin else None,
+                             notes=ckpt.notes)
+        report["best"] = best
+        report["seconds"] = {"load": round(loaded - started, 3),
+                             "evaluate": round(evaluated - loaded, 3), **ev.seconds,
+                             "total": round(time.perf_counter() - started, 3)}
+        files = write_report(report, ev, folder, chart)
+    report["files"] = {kind: str(path) for kind, path in files.items()}
+    return ValidationOutcome(ckpt, ev, report, files, best, validated)
+
+
+def _judge(conn: sqlite3.Connection, m: Manifest, ev: Evaluation, split: str,
+           rule: Any) -> Stage:
+    """Deflate the SQN against the run's other checkpoints on ``split`` and judge."""
+    deflated = _deflate(conn, m, ev, split)
+    verdict = validation_verdict(ev, deflated, rule) if split == "validation" \
+        else exam_verdict(ev, deflated, rule)
+    return Stage(ev, deflated, verdict)
+
+
+def _deflate(conn: sqlite3.Connection, m: Manifest, ev: Evaluation, split: str
+             ) -> DeflatedResult:
+    others = [r.sr for sha, r in stage_rows(conn, m.run, split).items()
+              if sha != m.sha256 and r.sr is not None]
+    k, variance = k_and_variance([*others, ev.sr])
+    return deflated_sqn(ev.policy.backtest.pips, k, variance)
+
+
+def _row_report(m: Manifest, stage: Stage, period: int, report_json: Path) -> dict[str, Any]:
+    """What ``record_validation`` needs: the checkpoint, one stage, the report's path."""
+    return {"checkpoint": {"run": m.run, "sha256": m.sha256, "timesteps": m.timesteps},
+            "split": stage.evaluation.split, "stage": stage_dict(stage, period),
+            "files": {"json": str(report_json)}}
+
+
+def _examine(conn: sqlite3.Connection, ckpt: LoadedCheckpoint, runs: int | None,
+             seed: int | None, period: int, report_json: Path) -> dict[str, Any]:
+    """The test examination: recorded before (then reused), or taken now and recorded."""
+    m = ckpt.manifest
+    earlier = conn.execute(
+        "SELECT ts, validated, summary FROM validations WHERE run = ? AND sha256 = ?"
+        " AND split = 'test' ORDER BY ts, id LIMIT 1", (m.run, m.sha256)).fetchone()
+    if earlier is not None:
+        stage = json.loads(earlier[2]).get("stage") or {}
+        logger.info("%s @ %d was examined on the test split before: not looked at again",
+                    m.run, m.timesteps)
+        return {**stage, "examined_now": False, "examined_at": float(earlier[0]),
+                "verdict": {**stage.get("verdict", {}), "validated": bool(earlier[1])}}
+    tev = evaluate(ckpt.policy, ckpt.data, ckpt.config, "test", runs, seed, exam=True)
+    exam = _judge(conn, m, tev, "test", ckpt.config.validation)
+    row = _row_report(m, exam, period, report_json)
+    record_validation(conn, row)
+    logger.info("%s @ %d examined on the test split: %s", m.run, m.timesteps,
+                "passed" if exam.verdict.validated else "failed")
+    return {**row["stage"], "examined_now": True, "examined_at": time.time()}
+
+
+def _point_best(conn: sqlite3.Connection, store: RunCheckpoints, m: Manifest,
+                min_trades: int) -> bool:
+    """Point ``best`` at the highest validation SQN with ``min_trades`` (SPEC §6); True if
+    that is ``m``. Call under the run lock."""
+    rows = [r for r in stage_rows(conn, m.run, "validation").values()
+            if r.trades >= min_trades]
+    by_sha = _manifests_by_sha(store)
+    rows = [r for r in rows if r.sha256 in by_sha]  # models gone: cannot be pointed at
+    if not rows:
+        return False
+    top = max(rows, key=lambda r: (r.sqn, r.timesteps))
+    current = store.manifest("best")
+    if current is None or current.sha256 != top.sha256:
+        try:
+            store.point("best", by_sha[top.sha256], {"validation_sqn": top.sqn,
+                                                     "validation_trades": top.trades})
+        except CheckpointError as exc:
+            logger.warning("cannot point best at %s: %s", top.sha256[:12], exc)
+            return False
+    return top.sha256 == m.sha256
+
+
+def _point_validated(conn: sqlite3.Connection, store: RunCheckpoints) -> None:
+    """Point ``validated`` at the newest validated checkpoint of the run (by timesteps)."""
+    candidates = [mf for sha, mf in _manifests_by_sha(store).items()
+                  if is_validated(conn, sha)]
+    if not candidates:
+        return
+    newest = max(candidates, key=lambda mf: (mf.timesteps, mf.created))
+    current = store.manifest("validated")
+    if current is None or current.sha256 != newest.sha256:
+        try:
+            store.point("validated", newest)
+        except CheckpointError as exc:
+            logger.warning("cannot point validated at %s: %s", newest.model_file, exc)
+
+
+def _manifests_by_sha(store: RunCheckpoints) -> dict[str, Manifest]:
+    """One manifest per model whose file still exists (not the pointer tags)."""
+    out: dict[str, Manifest] = {}
+    for mf in store.list():
+        if (store.run_dir / mf.model_file).is_file() and \
+                (mf.sha256 not in out or out[mf.sha256].tag in POINTER_TAGS):
+            out[mf.sha256] = mf
+    return out
+
