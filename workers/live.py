@@ -2,10 +2,18 @@
 
 The loop is :class:`fxconsole.live.engine.LiveTrader` (paper broker by default, OANDA
 with ``live.broker = "oanda"``): warm-up and reconciliation at start, then one step per
-poll. Commands: ``deploy CHECKPOINT``, ``pause-entries``, ``resume-entries`` (also
-releases the kill switch), ``kill-switch`` (stops entries; flattens if
-``live.flatten_on_kill``) and ``flatten``. Only one trader runs per workspace (the
-``data/live.lock`` file lock; ``fxconsole live`` takes it too).
+poll. Commands: ``deploy CHECKPOINT`` (args ``{"checkpoint": ..., "force": true}``),
+``pause-entries``, ``resume-entries`` (also releases the kill switch), ``kill-switch``
+(stops entries; flattens if ``live.flatten_on_kill``) and ``flatten``. Only one trader
+runs per workspace (the ``data/live.lock`` file lock; ``fxconsole live`` takes it too).
+
+The deploy gate (:mod:`fxconsole.ops.deploy_gate`): on an OANDA account the worker
+trades only a validated checkpoint. A ``deploy`` of one that is not validated fails
+(the command's result says why) unless its args carry ``"force": true``; a forced
+deploy is recorded in ``deployed.json``'s metrics (``"forced": true``) and announced by a
+warning event. At start, a deployed checkpoint that is neither validated nor
+force-deployed for this OANDA environment trades nothing (an error event says why). The
+paper broker trades anything, warning when it is not validated.
 """
 
 from __future__ import annotations
@@ -18,9 +26,11 @@ from fxconsole.agents.manifest import CheckpointError
 from fxconsole.agents.registry import load_policy
 from fxconsole.brokers.factory import make_broker
 from fxconsole.live.engine import LiveTrader, check_history
-from fxconsole.live.gate import live_gate_sigma
+from fxconsole.live.gate import checkpoint_gate, live_gate_sigma
+from fxconsole.ops import deploy_gate
+from fxconsole.ops.deploy_gate import DeployRefused, Verdict, recorded_force
 from fxconsole.ops.lock import AlreadyRunning, SupervisorLock
-from fxconsole.ops.runtime import WorkerRuntime
+from fxconsole.ops.runtime import CommandHandler, WorkerRuntime
 
 logger = logging.getLogger(__name__)
 LOCK_RETRY_SECONDS = 5.0
@@ -49,14 +59,8 @@ def _trade(rt: WorkerRuntime) -> None:
     try:
         trader = LiveTrader(broker, rt.conn, None, cfg, rt.writer, run=rt.run, worker=rt.name,
                             gate_sigma_pips=gate)
-        _load_deployed(rt, trader)
-        rt.handlers.update({
-            "deploy": lambda args: _deploy(rt, trader, args),
-            "pause-entries": lambda args: trader.pause_entries(),
-            "resume-entries": lambda args: trader.resume_entries(),
-            "kill-switch": lambda args: trader.kill_switch(),
-            "flatten": lambda args: trader.flatten(),
-        })
+        load_deployed(rt, trader)
+        rt.handlers.update(command_handlers(rt, trader))
         trader.start()
         interval = cfg.live.poll_seconds
         if cfg.live.broker == "paper":
@@ -68,6 +72,17 @@ def _trade(rt: WorkerRuntime) -> None:
         trader.close()
     finally:
         broker.close()
+
+
+def command_handlers(rt: WorkerRuntime, trader: LiveTrader) -> dict[str, CommandHandler]:
+    """The live worker's commands, by verb, acting on ``trader``."""
+    return {
+        "deploy": lambda args: _deploy(rt, trader, args),
+        "pause-entries": lambda args: trader.pause_entries(),
+        "resume-entries": lambda args: trader.resume_entries(),
+        "kill-switch": lambda args: trader.kill_switch(),
+        "flatten": lambda args: trader.flatten(),
+    }
 
 
 def _take_lock(rt: WorkerRuntime) -> SupervisorLock | None:
@@ -86,8 +101,10 @@ def _take_lock(rt: WorkerRuntime) -> SupervisorLock | None:
     return None
 
 
-def _load_deployed(rt: WorkerRuntime, trader: LiveTrader) -> None:
-    """Trade the run's ``deployed.json`` if there is one; an unusable one trades nothing."""
+def load_deployed(rt: WorkerRuntime, trader: LiveTrader) -> None:
+    """Trade the run's ``deployed.json`` if there is one and the deploy gate lets it: an
+    unusable one, or (on OANDA) one neither validated nor force-deployed for this OANDA
+    environment, trades nothing, and an error event says why."""
     path = rt.workspace.checkpoints_dir / rt.run / "deployed.json"
     if not path.exists():
         return
@@ -98,19 +115,75 @@ def _load_deployed(rt: WorkerRuntime, trader: LiveTrader) -> None:
         logger.error("not trading the deployed checkpoint: %s", exc)
         rt.writer.event("error", "deploy", f"deployed checkpoint unusable: {exc}", {})
         return
+    try:
+        verdict = deploy_gate.check(
+            rt.conn, rt.config, run=manifest.run, timesteps=manifest.timesteps,
+            sha256=manifest.sha256, spec=f"{rt.run}/deployed",
+            forced_before=recorded_force(manifest.metrics, rt.config),
+            force_hint=f"`fxconsole ctl live deploy {rt.run}/deployed --force` trades it anyway")
+    except DeployRefused as exc:
+        logger.error("not trading the deployed checkpoint: %s", exc)
+        rt.writer.event("error", deploy_gate.EVENT_KIND,
+                        f"not trading the deployed checkpoint: {exc}",
+                        {"sha256": manifest.sha256, "refused": True})
+        rt.writer.flush()
+        return
+    if verdict.warning:
+        _warn(rt, verdict)
+    try:
+        trader.gate_sigma_pips = checkpoint_gate(rt.config, rt.workspace, manifest.pinned)
+    except ValueError as exc:
+        logger.error("not trading the deployed checkpoint: %s", exc)
+        rt.writer.event("error", "deploy", f"deployed checkpoint unusable: {exc}", {})
+        return
     trader.policy, trader.deployed = actor, _label(manifest.run, manifest.timesteps,
                                                   manifest.model_file)
     logger.info("trading deployed checkpoint %s", manifest.model_file)
 
 
 def _deploy(rt: WorkerRuntime, trader: LiveTrader, args: dict[str, Any]) -> str:
-    path = resolve_checkpoint(str(args.get("checkpoint", "")), rt.workspace.checkpoints_dir)
+    """The ``deploy`` command: point ``deployed`` at the checkpoint and trade it.
+
+    Args:
+        rt: the worker.
+        trader: its trader.
+        args: ``checkpoint`` (as ``fxconsole ctl`` takes it) and ``force`` (``true``:
+            deploy to an OANDA account although the checkpoint is not validated).
+
+    Returns:
+        The command's result (says so when the checkpoint is not validated).
+
+    Raises:
+        CheckpointError, ValueError: a checkpoint that cannot be traded (another run, a
+            mismatching or missing file, too short a history).
+        DeployRefused: an OANDA account and a checkpoint that is not validated, unforced.
+    """
+    spec = str(args.get("checkpoint", ""))
+    path = resolve_checkpoint(spec, rt.workspace.checkpoints_dir)
     if path.parent.name != rt.run:
         raise ValueError(f"{path} belongs to run {path.parent.name!r}; live trades run "
                          f"{rt.run!r}: deploy one of its checkpoints")
     manifest, actor = load_policy(path)
-    RunCheckpoints(path.parent).point("deployed", manifest)
-    return trader.deploy(actor, _label(manifest.run, manifest.timesteps, manifest.model_file))
+    check_history(actor, rt.config)
+    verdict = deploy_gate.check(rt.conn, rt.config, run=manifest.run,
+                                timesteps=manifest.timesteps, sha256=manifest.sha256,
+                                spec=spec, force=args.get("force") is True)
+    gate = checkpoint_gate(rt.config, rt.workspace, manifest.pinned)
+    RunCheckpoints(path.parent).point("deployed", manifest, verdict.pointer_metrics())
+    result = trader.deploy(actor, _label(manifest.run, manifest.timesteps, manifest.model_file),
+                           gate)
+    if verdict.warning:
+        _warn(rt, verdict)
+        result += (f"; {'FORCED: ' if verdict.forced else ''}not validated "
+                   f"({verdict.status})")
+    return result
+
+
+def _warn(rt: WorkerRuntime, verdict: Verdict) -> None:
+    """Log and record (at once) that an unvalidated checkpoint trades."""
+    logger.warning("%s", verdict.warning)
+    rt.writer.event("warning", deploy_gate.EVENT_KIND, verdict.warning, verdict.event_data())
+    rt.writer.flush()
 
 
 def _label(run: str, timesteps: int, model_file: str) -> str:

@@ -4,6 +4,12 @@ The same trader as the ``live`` worker (:class:`fxconsole.live.engine.LiveTrader
 the workspace's console database: the order journal, the switches and the paper account
 are shared with the worker, and only one of the two may run at a time
 (``data/live.lock``). Ctrl-C or SIGTERM stops after the current step.
+
+The deploy gate (:mod:`fxconsole.ops.deploy_gate`) applies as in the worker: an OANDA
+account trades only a validated checkpoint — the one of ``--checkpoint``, else the run's
+deployed one — unless ``--force`` (or, for the deployed one, a force recorded in its
+pointer for this OANDA environment); a forced or unvalidated one is announced by a
+warning, printed and stored as an event.
 """
 
 from __future__ import annotations
@@ -14,13 +20,16 @@ import threading
 import time
 from collections.abc import Mapping
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from fxconsole.cli.common import CliError, Context
 from fxconsole.config import Config, ConfigError, with_overrides
+
+if TYPE_CHECKING:
+    from fxconsole.ops.deploy_gate import Verdict
 
 console = Console(highlight=False)
 STATUS_SECONDS = 10.0
@@ -37,6 +46,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--run", help="run name in the journal (config supervisor.run)")
     p.add_argument("--duration", type=float, metavar="SECONDS",
                    help="stop after this many seconds")
+    p.add_argument("--force", action="store_true",
+                   help="trade on an OANDA account a checkpoint that is not validated "
+                        "(skips the promotion rule; recorded as a warning event)")
     p.set_defaults(handler=run_live)
 
 
@@ -95,25 +107,40 @@ def _config(ctx: Context, args: argparse.Namespace) -> Config:
         raise CliError(str(exc)) from None
 
 
-def _actor(ctx: Context, cfg: Config, spec: str | None, run: str) -> tuple[Any, str]:
-    """The policy to trade (refusing a checkpoint that does not fit) and its label."""
+def _actor(ctx: Context, cfg: Config, spec: str | None, run: str,
+           force: bool) -> tuple[Any, str, Verdict | None, dict[str, Any]]:
+    """The policy to trade (refusing a checkpoint that does not fit, or that the deploy
+    gate refuses), its label, the gate's verdict (None: nothing to trade) and its pin."""
     from fxconsole.agents.checkpoints import resolve_checkpoint
     from fxconsole.agents.manifest import CheckpointError
     from fxconsole.agents.registry import load_policy
     from fxconsole.live.engine import check_history
+    from fxconsole.ops import deploy_gate
+    from fxconsole.ops.db import connect
 
     checkpoints = ctx.workspace.checkpoints_dir
+    deployed = spec is None
     if spec is None:
-        deployed = checkpoints / run / "deployed.json"
-        if not deployed.exists():
-            return None, ""
-        spec = str(deployed)
+        if not (checkpoints / run / "deployed.json").exists():
+            return None, "", None, {}
+        spec = f"{run}/deployed"
     try:
         manifest, actor = load_policy(resolve_checkpoint(spec, checkpoints))
         check_history(actor, cfg)
     except (CheckpointError, ValueError) as exc:
         raise CliError(f"checkpoint {spec} refused: {exc}") from None
-    return actor, f"{manifest.run} @ {manifest.timesteps:,} ({manifest.model_file})"
+    conn = connect(ctx.workspace.console_db)
+    try:
+        verdict = deploy_gate.check(
+            conn, cfg, run=manifest.run, timesteps=manifest.timesteps,
+            sha256=manifest.sha256, spec=spec, force=force,
+            forced_before=deployed and deploy_gate.recorded_force(manifest.metrics, cfg))
+    except deploy_gate.DeployRefused as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        conn.close()
+    return (actor, f"{manifest.run} @ {manifest.timesteps:,} ({manifest.model_file})", verdict,
+            manifest.pinned)
 
 
 def run_live(ctx: Context, args: argparse.Namespace) -> int:
@@ -122,8 +149,8 @@ def run_live(ctx: Context, args: argparse.Namespace) -> int:
 
     cfg = _config(ctx, args)
     run = args.run or cfg.supervisor.run
-    actor, label = _actor(ctx, cfg, args.checkpoint, run)
     ctx.workspace.ensure()
+    actor, label, verdict, pinned = _actor(ctx, cfg, args.checkpoint, run, args.force)
     lock = SupervisorLock(ctx.workspace.live_lock)
     try:
         lock.acquire()
@@ -131,23 +158,25 @@ def run_live(ctx: Context, args: argparse.Namespace) -> int:
         raise CliError(f"another live trader (pid {exc.pid}) holds {exc.path}: stop it first "
                        "(the supervisor's worker: `fxconsole ctl stop live`)") from None
     try:
-        return _trade(ctx, cfg, run, actor, label, args.duration)
+        return _trade(ctx, cfg, run, actor, label, verdict, args.duration, pinned)
     finally:
         lock.release()
 
 
 def _trade(ctx: Context, cfg: Config, run: str, actor: Any, label: str,
-           duration: float | None) -> int:
+           verdict: Verdict | None, duration: float | None,
+           pinned: dict[str, Any] | None = None) -> int:
     from fxconsole.brokers.base import BrokerError
     from fxconsole.brokers.factory import make_broker
     from fxconsole.live.engine import LiveTrader
-    from fxconsole.live.gate import live_gate_sigma
+    from fxconsole.live.gate import checkpoint_gate
     from fxconsole.ops.db import connect
+    from fxconsole.ops.deploy_gate import EVENT_KIND
     from fxconsole.ops.writer import MetricsWriter
 
     conn = connect(ctx.workspace.console_db)
     try:
-        gate = live_gate_sigma(cfg, ctx.workspace)
+        gate = checkpoint_gate(cfg, ctx.workspace, pinned or {})
         broker = make_broker(cfg, ctx.workspace, conn)
     except (OSError, LookupError, ValueError, BrokerError) as exc:
         conn.close()
@@ -159,6 +188,9 @@ def _trade(ctx: Context, cfg: Config, run: str, actor: Any, label: str,
                         observer=_print_decision)
     console.print(f"live: {broker.name} broker, {trader.instrument} {cfg.data.timeframe}, "
                   f"{'trading ' + label if actor else 'no checkpoint: holding'}; Ctrl-C stops")
+    if verdict is not None and verdict.warning:
+        sink.event("warning", EVENT_KIND, verdict.warning, verdict.event_data())
+        writer.flush()
     stop = _stop_on_signals()
     interval = cfg.live.poll_seconds
     if cfg.live.broker == "paper":

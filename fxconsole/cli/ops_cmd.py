@@ -1,4 +1,10 @@
-"""``fxconsole status``, ``ctl`` and ``logs``: the shell's view of a running system."""
+"""``fxconsole status``, ``ctl`` and ``logs``: the shell's view of a running system.
+
+``fxconsole ctl live deploy CHECKPOINT --force`` passes ``"force": true`` in the command's
+args: the live worker then deploys to an OANDA account a checkpoint that is not
+validated (see :mod:`fxconsole.ops.deploy_gate`); the command row keeps the flag, and the
+worker records a warning event.
+"""
 
 from __future__ import annotations
 
@@ -31,13 +37,16 @@ def add_parser(sub: Any) -> None:
     ctl = sub.add_parser("ctl", help="send a command and wait for its outcome",
                          description="Lifecycle: start|stop|restart WORKER|all. Trainer: "
                          "checkpoint-now, pause, resume, rollback-to CHECKPOINT. Validator: "
-                         "validate CHECKPOINT. Live: deploy CHECKPOINT, pause-entries, "
-                         "resume-entries, kill-switch, flatten.")
+                         "validate CHECKPOINT. Live: deploy CHECKPOINT [--force], "
+                         "pause-entries, resume-entries, kill-switch, flatten.")
     ctl.add_argument("verb")
     ctl.add_argument("target", nargs="?", help="worker name (default: the verb's worker)")
     ctl.add_argument("argument", nargs="?", help="CHECKPOINT for rollback-to/deploy/validate")
     ctl.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
     ctl.add_argument("--no-wait", action="store_true", help="queue and return at once")
+    ctl.add_argument("--force", action="store_true",
+                     help="deploy: trade on an OANDA account a checkpoint that is not "
+                          "validated (skips the promotion rule; audited)")
     ctl.set_defaults(handler=_ctl)
 
     logs = sub.add_parser("logs", help="show (and follow) a worker's log")
@@ -124,6 +133,9 @@ def _ctl(ctx: Context, args: argparse.Namespace) -> int:
 
     conn = _connect(ctx)
     verb = args.verb
+    payload: dict[str, Any]
+    if args.force and verb != "deploy":
+        raise CliError(f"--force applies to deploy only, not {verb}")
     if verb in LIFECYCLE:
         target, payload = commands.SUPERVISOR, {"worker": args.target or "all"}
     else:
@@ -133,6 +145,8 @@ def _ctl(ctx: Context, args: argparse.Namespace) -> int:
                 _default_target(verb) != args.target:
             payload = {"checkpoint": args.target}
             target = _default_target(verb)
+        if args.force:
+            payload["force"] = True
     known = [str(r[0]) for r in conn.execute("SELECT name FROM workers ORDER BY name")]
     worker = payload.get("worker", target) if target == commands.SUPERVISOR else target
     if known and worker not in (*known, commands.ALL_WORKERS):

@@ -5,7 +5,9 @@ with a result text. Targets are worker names (``trainer``, ``collector-1``, ``li
 ``supervisor``; a worker claims the commands addressed to its own name. What a target
 accepts depends on its role (the ``workers`` table's role, else the name without a
 trailing ``-N``): see :data:`ALLOWED_VERBS`. The supervisor's lifecycle verbs take
-``{"worker": NAME}`` where NAME may be ``"all"``.
+``{"worker": NAME}`` where NAME may be ``"all"``. Live's ``deploy`` takes
+``{"checkpoint": SPEC}`` and optionally ``"force": true`` (deploy to an OANDA account a
+checkpoint that is not validated: :mod:`fxconsole.ops.deploy_gate`); the row keeps it.
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ Lifecycle verbs go to the supervisor with ``{"worker": NAME}``; the trainer's an
 own verbs go to the worker holding that role (DESIGN.md, Commands). A request that can
 harm (stop, roll back, deploy, kill switch) carries the question to ask first, naming
 its target.
+
+A deploy to an OANDA account of a checkpoint that is not VALIDATED carries an
+``override``: once the first question is answered yes, a second one says what the
+deploy skips, and only its yes sends the deploy, with ``"force": true`` (the live
+worker refuses it otherwise: :mod:`fxconsole.ops.deploy_gate`).
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fxconsole.config import Config
 from fxconsole.ops.commands import DONE, SUPERVISOR
+from fxconsole.ops.deploy_gate import SKIPPED
 from fxconsole.ui.data import CheckpointView, ConsoleSnapshot
 
 TRAINER_STATE_VERBS = ("pause", "resume", "rollback-to")
@@ -22,17 +29,24 @@ CONFIRM_LABELS = {"stop": "Stop", "rollback-to": "Roll back", "deploy": "Deploy"
 
 @dataclass(frozen=True)
 class Request:
-    """One command to write: ``target``, ``verb``, ``args``; ``confirm`` asks first."""
+    """One command to write: ``target``, ``verb``, ``args``; ``confirm`` asks first.
+
+    ``override``, if set, replaces this request once confirmed: its own question is asked
+    next and it is what is sent (a forced deploy). ``yes`` labels the confirm button
+    (default: by verb).
+    """
 
     target: str
     verb: str
     args: Mapping[str, Any] = field(default_factory=dict)
     confirm: str = ""
+    override: Request | None = None
+    yes: str = ""
 
     @property
     def confirm_label(self) -> str:
         """The label of the button that confirms it."""
-        return CONFIRM_LABELS.get(self.verb, self.verb.capitalize())
+        return self.yes or CONFIRM_LABELS.get(self.verb, self.verb.capitalize())
 
     @property
     def title(self) -> str:
@@ -93,29 +107,66 @@ def rollback_question(snap: ConsoleSnapshot | None, checkpoint: CheckpointView) 
 
 
 def rollback_requests(snap: ConsoleSnapshot | None, checkpoint: CheckpointView,
-                      choice: str) -> list[Request]:
-    """The commands of a confirmed rollback: ``training``, ``live`` or ``both``."""
+                      choice: str, config: Config | None = None) -> list[Request]:
+    """The commands of a confirmed rollback: ``training``, ``live`` or ``both``; live's
+    deploy carries the OANDA override (:func:`deploy`) where it needs one."""
     out = []
     if choice in ("training", "both"):
         out.append(Request(_role(snap, "trainer"), "rollback-to", {"checkpoint": checkpoint.spec}))
     if choice in ("live", "both"):
-        out.append(Request(_role(snap, "live"), "deploy", {"checkpoint": checkpoint.spec}))
+        live = _role(snap, "live")
+        out.append(Request(live, "deploy", {"checkpoint": checkpoint.spec},
+                           override=_override(snap, checkpoint, config, live)))
     return out
 
 
+_STATUS_WORDS = {"failed validation": "has [b]not passed validation[/b]",
+                 "never validated": "has [b]not been validated[/b]"}
+
+
 def _validation_warning(checkpoint: CheckpointView) -> str:
-    if checkpoint.validated:
+    if checkpoint.is_validated:
         return ""
-    return ("\n\nThis checkpoint has [b]not passed validation[/b]." if checkpoint.validated is False
-            else "\n\nThis checkpoint has [b]not been validated[/b].")
+    words = _STATUS_WORDS.get(checkpoint.status,
+                              f"is [b]not validated[/b] ({_escape(checkpoint.status)})")
+    return f"\n\nThis checkpoint {words}."
 
 
-def deploy(snap: ConsoleSnapshot | None, checkpoint: CheckpointView) -> Request:
-    """Make live trade ``checkpoint`` (asks first, warning if it is not validated)."""
+def oanda_environment(snap: ConsoleSnapshot | None, config: Config | None) -> str | None:
+    """The OANDA environment live trades on (``practice`` / ``live``), or None for paper:
+    the config's ``live.broker``, or the broker the live worker reports."""
+    if config is not None and config.live.broker == "oanda":
+        return config.oanda.environment
+    reported = snap.live_state.get("broker") if snap is not None else None
+    if isinstance(reported, Mapping) and reported.get("name") == "oanda":
+        return config.oanda.environment if config is not None else "practice"
+    return None
+
+
+def _override(snap: ConsoleSnapshot | None, checkpoint: CheckpointView,
+              config: Config | None, live: str) -> Request | None:
+    """The forced deploy, with its question, when live trades on OANDA and the checkpoint
+    is not validated; else None."""
+    environment = oanda_environment(snap, config)
+    if environment is None or checkpoint.is_validated:
+        return None
+    return Request(
+        live, "deploy", {"checkpoint": checkpoint.spec, "force": True},
+        f"[b]NOT VALIDATED[/b] — [b]{_escape(checkpoint.label)}[/b]: "
+        f"{_escape(checkpoint.status)}.\n\nThis skips {SKIPPED}; deploy to the "
+        f"[b]OANDA {environment}[/b] account anyway?\n\nThe override is recorded in the "
+        "audit trail.", yes="Deploy anyway")
+
+
+def deploy(snap: ConsoleSnapshot | None, checkpoint: CheckpointView,
+           config: Config | None = None) -> Request:
+    """Make live trade ``checkpoint`` (asks first, warning if it is not validated; on an
+    OANDA account an unvalidated one asks a second time and is sent forced)."""
     live = _role(snap, "live")
     return Request(live, "deploy", {"checkpoint": checkpoint.spec},
                    f"Deploy [b]{_escape(checkpoint.label)}[/b] to [b]{live}[/b]?"
-                   f"{_validation_warning(checkpoint)}")
+                   f"{_validation_warning(checkpoint)}",
+                   override=_override(snap, checkpoint, config, live))
 
 
 def kill_switch(snap: ConsoleSnapshot | None) -> Request:

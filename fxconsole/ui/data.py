@@ -23,6 +23,7 @@ import psutil
 
 from fxconsole.ops import queries
 from fxconsole.ops.commands import Command
+from fxconsole.ops.deploy_gate import checkpoint_status
 from fxconsole.ops.queries import EventRow, MetricValue, OrderRow, TradeRow, WorkerRow
 from fxconsole.workspace import Workspace
 
@@ -65,7 +66,14 @@ class CheckpointView:
     tags: tuple[str, ...]
     train_sqn: float | None
     val_sqn: float | None
-    validated: bool | None  # None: never validated
+    validated: bool | None  # the validation split's verdict; None: never validated there
+    status: str = "never validated"  # VALIDATED or not (ops.deploy_gate.checkpoint_status)
+
+    @property
+    def is_validated(self) -> bool:
+        """Whether it is VALIDATED (SPEC §6.4: it passed its test examination), which an
+        OANDA account requires (:mod:`fxconsole.ops.deploy_gate`)."""
+        return self.status == "validated"
 
     @property
     def spec(self) -> str:
@@ -238,12 +246,14 @@ def read_snapshot(
     if isinstance(probe, ProcessProbe):
         probe.keep({w.row.pid for w in workers if w.row.pid is not None})
     verdicts = _verdicts(conn, run)
+    checkpoint_rows = queries.checkpoints(conn, run)
+    statuses = {sha: checkpoint_status(conn, sha) for sha in {r.sha256 for r in checkpoint_rows}}
     return ConsoleSnapshot(
         run=run, taken=taken, workers=workers,
         metrics=MappingProxyType(queries.latest_metrics(conn, run)),
         series=MappingProxyType({key: _series(conn, run, key, series_points)
                                  for key in SERIES_KEYS}),
-        checkpoints=_checkpoints(queries.checkpoints(conn, run), verdicts),
+        checkpoints=_checkpoints(checkpoint_rows, verdicts, statuses),
         validation=_latest_validation(conn, run, ws, reports or ReportCache()),
         best_sqn=max((sqn for _, sqn in verdicts.values() if sqn is not None), default=None),
         live_trades=tuple(queries.recent_trades(conn, run, limit=10, source="live")),
@@ -275,8 +285,10 @@ def _verdicts(conn: sqlite3.Connection, run: str) -> dict[str, tuple[bool, float
 
 
 def _checkpoints(rows: list[queries.CheckpointRow],
-                 verdicts: Mapping[str, tuple[bool, float | None]]) -> tuple[CheckpointView, ...]:
-    """One view per model (rows come newest first), with all its tags."""
+                 verdicts: Mapping[str, tuple[bool, float | None]],
+                 statuses: Mapping[str, str]) -> tuple[CheckpointView, ...]:
+    """One view per model (rows come newest first), with all its tags, its validation
+    verdict and whether it is VALIDATED."""
     by_sha: dict[str, list[queries.CheckpointRow]] = {}
     for row in rows:
         by_sha.setdefault(row.sha256, []).append(row)
@@ -289,7 +301,8 @@ def _checkpoints(rows: list[queries.CheckpointRow],
             run=first.run, model_file=first.model_file, sha256=sha, timesteps=first.timesteps,
             created=max(r.created for r in group), tags=tuple(r.tag for r in group),
             train_sqn=float(sqn) if isinstance(sqn, int | float) else None,
-            val_sqn=val_sqn, validated=validated))
+            val_sqn=val_sqn, validated=validated,
+            status=statuses.get(sha, "never validated")))
     return tuple(sorted(views, key=lambda v: (-v.timesteps, -v.created)))
 
 
@@ -297,7 +310,8 @@ def _latest_validation(conn: sqlite3.Connection, run: str, ws: Workspace,
                        reports: ReportCache) -> ValidationView | None:
     row = conn.execute(
         "SELECT ts, sha256, timesteps, split, validated, sqn, expectancy, trades, report_path,"
-        " summary FROM validations WHERE run = ? ORDER BY id DESC LIMIT 1", (run,)).fetchone()
+        " summary FROM validations WHERE run = ? AND split = 'validation'"
+        " ORDER BY id DESC LIMIT 1", (run,)).fetchone()
     if row is None:
         return None
     ts, sha, timesteps, split, validated, sqn, expectancy, trades, report_path, summary = row

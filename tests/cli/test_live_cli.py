@@ -1,4 +1,5 @@
-"""``fxconsole live`` and ``python -m workers live`` as real processes on the paper broker.
+"""``fxconsole live`` and ``python -m workers live`` as real processes on the paper broker,
+and on OANDA (the fake v20 server) for the deploy gate.
 
 The crash test kills the trader with SIGKILL right after the paper broker filled an order
 and before the journal recorded it (the ``FXCONSOLE_FAULT=after-send`` hook); the restart
@@ -7,23 +8,23 @@ must find the fill at the broker instead of sending a second order.
 
 from __future__ import annotations
 
-import io
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
+from fake_v20 import FakeV20  # isort: skip
+from live_support import record_stage, save_checkpoint  # isort: skip
+
 from fxconsole.agents.checkpoints import RunCheckpoints
-from fxconsole.agents.ppo.inference import ACTOR_MEMBER
 from fxconsole.cli import main
 from fxconsole.ops.commands import enqueue
 from fxconsole.ops.db import connect
@@ -42,26 +43,6 @@ history_bars = 400
 bars_per_second = 20.0
 unknown_grace_seconds = 0.0
 """
-
-
-class _Model:
-    """Anything with SB3's ``save``: the checkpoint's zip holds only the exported actor."""
-
-    def save(self, buffer: io.BytesIO) -> None:
-        with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr("data", "{}")
-
-
-def save_checkpoint(ws: Path, run: str, action: int, spec: dict[str, Any] | None = None) -> None:
-    """A checkpoint whose actor always chooses ``action``."""
-    weights = {"w0": np.zeros((4, 17), np.float32), "b0": np.zeros(4, np.float32),
-               "w1": np.zeros((4, 4), np.float32), "b1": np.eye(4, dtype=np.float32)[action],
-               "activation": np.array("Tanh")}
-    npz = io.BytesIO()
-    np.savez(npz, **weights)  # type: ignore[arg-type]
-    RunCheckpoints(ws / "checkpoints" / run).save(
-        _Model(), 1000, ["latest"], config={}, observation_spec=spec or observation_spec("ppo"),
-        feature_spec_version=1, extras={ACTOR_MEMBER: npz.getvalue()}, agent="ppo")
 
 
 @pytest.fixture
@@ -173,3 +154,162 @@ def test_the_live_worker_trades_and_obeys_commands(ws: Path) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+# --- the deploy gate: an OANDA account trades only a validated checkpoint ----------------
+
+OANDA_CONFIG = CONFIG + """
+[oanda]
+connect_timeout = 1.0
+read_timeout = 2.0
+retries = 1
+backoff_seconds = 0.01
+backoff_cap_seconds = 0.05
+"""
+
+
+@pytest.fixture
+def oanda_ws(tmp_path: Path, fake_v20: FakeV20, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A workspace whose OANDA credentials and URLs (in the environment, as in production)
+    point at the fake v20 server; the checkpoint ``buyer/latest`` is not validated."""
+    (tmp_path / "fxconsole.toml").write_text(OANDA_CONFIG)
+    save_checkpoint(tmp_path, "buyer", BUY)
+    for name, value in oanda_env(fake_v20).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("FXCONSOLE_WORKSPACE", raising=False)
+    return tmp_path
+
+
+def oanda_env(fake: FakeV20) -> dict[str, str]:
+    return {"OANDA_TOKEN": fake.token, "OANDA_ACCOUNT": fake.account,
+            "OANDA_API_URL": fake.api_url, "OANDA_STREAM_URL": fake.stream_url}
+
+
+def fx(ws: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``fxconsole --workspace WS ARGS…`` as a process (in this environment)."""
+    return subprocess.run([sys.executable, "-m", "fxconsole", "--workspace", str(ws), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def deploy_events(ws: Path) -> list[tuple[str, str]]:
+    return query(ws, "SELECT level, message FROM events WHERE kind = 'deploy' ORDER BY id")
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def validate(ws: Path, run: str = "buyer") -> None:
+    """Record that the run's latest checkpoint passed validation and its test exam."""
+    manifest = RunCheckpoints(ws / "checkpoints" / run).manifest("latest")
+    assert manifest is not None
+    conn = connect(ws / "data" / "console.sqlite")
+    record_stage(conn, manifest, "validation", True)
+    record_stage(conn, manifest, "test", True)
+    conn.close()
+
+
+def test_oanda_refuses_an_unvalidated_checkpoint(
+        oanda_ws: Path, fake_v20: FakeV20, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--workspace", str(oanda_ws), "live", "--broker", "oanda",
+                 "--checkpoint", "buyer/latest", "--duration", "1"])
+    err = one_line(capsys.readouterr().err)
+    assert code == 1
+    assert "checkpoint buyer @ 1,000 (sha " in err
+    assert ("is not validated (never validated): an OANDA account trades only a validated "
+            "checkpoint; `fxconsole validate buyer/latest` validates it, `--force` deploys it "
+            "anyway") in err
+    assert fake_v20.requests == []  # refused before talking to the broker
+    assert fake_v20.token not in err
+
+
+def test_oanda_trades_it_with_force_and_records_the_override(
+        oanda_ws: Path, fake_v20: FakeV20) -> None:
+    done = fx(oanda_ws, "live", "--broker", "oanda", "--checkpoint", "buyer/latest",
+              "--force", "--duration", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = one_line(done.stdout)
+    assert "warning deploy: forced deploy of an unvalidated checkpoint: buyer @ 1,000" in out
+    assert "oanda broker" in out and "trading buyer @ 1,000" in out
+    [(level, message)] = deploy_events(oanda_ws)
+    assert level == "warning" and message.startswith("forced deploy of an unvalidated")
+    assert "OANDA practice account" in message and "test exam" in message
+    assert fake_v20.token not in done.stdout + done.stderr
+
+
+def test_oanda_trades_a_validated_checkpoint_without_force(oanda_ws: Path) -> None:
+    validate(oanda_ws)
+    done = fx(oanda_ws, "live", "--broker", "oanda", "--checkpoint", "buyer/latest",
+              "--duration", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "trading buyer @ 1,000" in done.stdout and "not validated" not in done.stdout
+    assert deploy_events(oanda_ws) == []
+
+
+def test_paper_trades_an_unvalidated_checkpoint_with_a_warning(ws: Path) -> None:
+    done = live(ws, "--duration", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the paper account trades it anyway" in one_line(done.stdout)
+    [(level, message)] = deploy_events(ws)
+    assert level == "warning" and "is not validated (never validated)" in message
+
+
+def test_oanda_refuses_the_deployed_checkpoint_unless_force_deployed(
+        oanda_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoints = RunCheckpoints(oanda_ws / "checkpoints" / "buyer")
+    latest = checkpoints.manifest("latest")
+    assert latest is not None
+    checkpoints.point("deployed", latest, {"forced": False})
+    args = ["--workspace", str(oanda_ws), "live", "--broker", "oanda", "--run", "buyer"]
+    assert main(args) == 1
+    assert "`fxconsole validate buyer/deployed` validates it" in one_line(
+        capsys.readouterr().err)
+    checkpoints.point("deployed", latest, {"forced": True, "forced_account": "practice"})
+    done = fx(oanda_ws, "live", "--broker", "oanda", "--run", "buyer", "--duration", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "trading a force-deployed unvalidated checkpoint: buyer @ 1,000" in one_line(
+        done.stdout)
+
+
+def test_the_worker_on_oanda_deploys_only_validated_or_forced_checkpoints(
+        oanda_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoints = RunCheckpoints(oanda_ws / "checkpoints" / "buyer")
+    latest = checkpoints.manifest("latest")
+    assert latest is not None
+    checkpoints.point("deployed", latest)  # deployed before the gate: not validated
+    (oanda_ws / "fxconsole.toml").write_text(OANDA_CONFIG.replace(
+        "[live]", '[live]\nbroker = "oanda"'))
+    proc = subprocess.Popen([sys.executable, "-m", "workers", "live", "--workspace",
+                             str(oanda_ws), "--run", "buyer"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_for("a heartbeat", lambda: heartbeat(oanda_ws))
+        [(level, message)] = wait_for("the start refusal", lambda: deploy_events(oanda_ws))
+        assert level == "error"
+        assert message.startswith("not trading the deployed checkpoint: checkpoint buyer")
+        assert "is not validated (never validated)" in message
+        ctl = ["--workspace", str(oanda_ws), "ctl", "deploy", "buyer/latest"]
+        assert main(ctl) == 1
+        out = one_line(capsys.readouterr().out)
+        assert "deploy → live: failed: checkpoint buyer @ 1,000" in out
+        assert "an OANDA account trades only a validated checkpoint" in out
+        assert main([*ctl, "--force"]) == 0
+        out = one_line(capsys.readouterr().out)
+        assert "deploy → live: done: deployed buyer @ 1,000" in out and "FORCED" in out
+        rows = query(oanda_ws, "SELECT args, state FROM commands ORDER BY id")
+        assert [(json.loads(a), s) for a, s in rows] == [
+            ({"checkpoint": "buyer/latest"}, "failed"),
+            ({"checkpoint": "buyer/latest", "force": True}, "done")]
+        warnings = [m for lv, m in deploy_events(oanda_ws) if lv == "warning"]
+        assert len(warnings) == 1
+        assert warnings[0].startswith("forced deploy of an unvalidated checkpoint: buyer @ 1,000")
+        pointer = json.loads((oanda_ws / "checkpoints" / "buyer" / "deployed.json").read_text())
+        assert pointer["metrics"]["forced"] is True
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    log = (oanda_ws / "data" / "logs" / "live.log").read_text()
+    assert os.environ["OANDA_TOKEN"] not in log

@@ -1,20 +1,27 @@
-"""Helpers of the live-trading tests: a small config, a recording sink, scripted policies."""
+"""Helpers of the live-trading tests: a small config, a recording sink, scripted policies,
+cheap checkpoints (an exported actor that always chooses one action, no training)."""
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import sqlite3
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fxconsole.agents.checkpoints import RunCheckpoints
+from fxconsole.agents.manifest import Manifest
+from fxconsole.agents.ppo.inference import ACTOR_MEMBER
 from fxconsole.brokers.paper import PaperBroker
 from fxconsole.brokers.paper_bars import PaperBars
 from fxconsole.config import Config, with_overrides
 from fxconsole.market.bars import Bars
-from fxconsole.ops.db import connect
+from fxconsole.ops.db import connect, transaction
+from fxconsole.trading.spaces import observation_spec
 
 WINDOW = 240
 HISTORY = 400
@@ -103,3 +110,36 @@ def paper_orders(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     """(client_id, units, state, price) of every paper order."""
     return conn.execute("SELECT client_id, units, state, price FROM paper_orders"
                         " ORDER BY transaction_id").fetchall()
+
+
+class _Model:
+    """Anything with SB3's ``save``: the checkpoint's zip holds only the exported actor."""
+
+    def save(self, buffer: io.BytesIO) -> None:
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("data", "{}")
+
+
+def save_checkpoint(ws: Path, run: str, action: int, spec: dict[str, Any] | None = None,
+                    timesteps: int = 1000) -> Manifest:
+    """A PPO checkpoint (``latest``) of ``run`` whose actor always chooses ``action``."""
+    weights = {"w0": np.zeros((4, 17), np.float32), "b0": np.zeros(4, np.float32),
+               "w1": np.zeros((4, 4), np.float32), "b1": np.eye(4, dtype=np.float32)[action],
+               "activation": np.array("Tanh")}
+    npz = io.BytesIO()
+    np.savez(npz, **weights)  # type: ignore[arg-type]
+    return RunCheckpoints(ws / "checkpoints" / run).save(
+        _Model(), timesteps, ["latest"], config={},
+        observation_spec=spec or observation_spec("ppo"), feature_spec_version=1,
+        extras={ACTOR_MEMBER: npz.getvalue()}, agent="ppo")
+
+
+def record_stage(conn: sqlite3.Connection, manifest: Manifest, split: str,
+                 validated: bool) -> None:
+    """A ``validations`` row: ``manifest``'s checkpoint on ``split`` (``"validation"``, or
+    ``"test"`` for its examination) passed or failed."""
+    with transaction(conn):
+        conn.execute("INSERT INTO validations (ts, run, sha256, timesteps, split, validated,"
+                     " sqn, expectancy, trades) VALUES (strftime('%s', 'now'), ?, ?, ?, ?, ?,"
+                     " 1.0, 1.0, 100)", (manifest.run, manifest.sha256, manifest.timesteps,
+                                         split, int(validated)))

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from textual.widgets import TabbedContent
-from ui_support import RUN, SHA, T0, Store, screen_text, wait_for
+from ui_support import RUN, SHA, T0, Store, fake_probe, screen_text, wait_for
 
+from fxconsole.config import Config, with_overrides
 from fxconsole.ops.commands import Command, enqueue
 from fxconsole.ui.app import FxConsoleApp
 from fxconsole.ui.screens.confirm import ConfirmScreen, QuitScreen, RollbackScreen
@@ -347,3 +348,82 @@ async def test_the_footer_shows_the_keys_of_the_panel(make_app: MakeApp) -> None
     assert "K Kill switch" in footers["live"] and "r Restart" not in footers["live"]
     assert "c Checkpoint" in footers["training"] and "b Roll back" in footers["checkpoints"]
     assert all("? Help" in f and "q Quit" in f for f in footers.values())
+
+
+
+# --- deploying to an OANDA account: a second confirmation for an unvalidated checkpoint ---
+
+OANDA = with_overrides(Config(), "live", broker="oanda")
+
+
+def oanda_app(store: Store) -> FxConsoleApp:
+    """The console of a workspace whose live worker trades an OANDA practice account."""
+    return FxConsoleApp(store.ws, OANDA, clock=lambda: T0, probe=fake_probe, interval=0.25)
+
+
+async def confirm_screen(pilot: Any, text: str) -> str:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen)
+                   and text in screen_text(pilot.app), what=f"a confirmation saying {text!r}")
+    return screen_text(pilot.app)
+
+
+async def test_an_unvalidated_deploy_to_oanda_asks_a_second_time_then_forces(
+        store: Store) -> None:
+    app = oanda_app(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("d", "down", "enter")
+        first = await confirm_screen(pilot, "Deploy main @ 1,000,000")
+        assert "not validated" in first and "Deploy (y)" in first
+        await pilot.press("y")
+        second = await confirm_screen(pilot, "NOT VALIDATED")
+        assert "OANDA practice" in second and "anyway?" in second
+        assert "promotion rule" in second and "Deploy anyway (y)" in second
+        assert store.commands() == []  # nothing is sent before the second yes
+        await pilot.press("y")
+        row = await new_command(pilot, store)
+    assert (row.target, row.verb, row.args, row.issued_by) == (
+        "live", "deploy", {"checkpoint": model(1, 1_000_000), "force": True}, "ui")
+
+
+@pytest.mark.parametrize("answer", ["n", "escape"])
+async def test_declining_the_second_confirmation_deploys_nothing(store: Store,
+                                                                 answer: str) -> None:
+    app = oanda_app(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("d", "down", "enter", "y")
+        await confirm_screen(pilot, "NOT VALIDATED")
+        await pilot.press(answer)
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="main screen")
+        await pilot.pause(0.2)
+    assert store.commands() == []
+
+
+async def test_a_validated_checkpoint_deploys_to_oanda_after_one_confirmation(
+        store: Store) -> None:
+    store.test_exam(SHA[1], 1_000_000, True)
+    app = oanda_app(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("d", "down", "enter")
+        first = await confirm_screen(pilot, "Deploy main @ 1,000,000")
+        assert "not validated" not in first
+        await pilot.press("y")
+        row = await new_command(pilot, store)
+        assert isinstance(app.screen, MainScreen)
+    assert row.args == {"checkpoint": model(1, 1_000_000)}
+
+
+async def test_a_rollback_of_live_to_an_unvalidated_checkpoint_on_oanda_asks_again(
+        store: Store) -> None:
+    app = oanda_app(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("b", "down", "down", "enter", "a")  # both: trainer and live
+        await confirm_screen(pilot, "NOT VALIDATED")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(store.commands()) == 2, what="two command rows")
+    rows = sorted((c.target, c.verb, c.args) for c in store.commands())
+    assert rows == [("live", "deploy", {"checkpoint": model(2, 750_000), "force": True}),
+                    ("trainer", "rollback-to", {"checkpoint": model(2, 750_000)})]

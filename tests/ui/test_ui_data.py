@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from ui_support import RUN, SHA, T0, Store, fake_probe
 
+from fxconsole.config import Config, with_overrides
 from fxconsole.ops.commands import SUPERVISOR, enqueue
 from fxconsole.ui import control
 from fxconsole.ui import format as fmt
@@ -37,6 +38,10 @@ def test_snapshot_gathers_what_the_screens_show(store: Store) -> None:
     assert (best.validated, best.val_sqn, best.train_sqn) == (True, 1.86, 1.31)
     assert best.spec == f"{RUN}/models/000001000000-{SHA[1][:12]}.zip"
     assert s.checkpoints[2].validated is False and s.checkpoints[0].validated is None
+    assert [c.status for c in s.checkpoints] == [
+        "never validated", "passed validation, not yet examined on the test split",
+        "failed validation"]
+    assert not any(c.is_validated for c in s.checkpoints)
     assert s.best_sqn == 1.86
     assert s.validation is not None and s.validation.report is not None
     assert s.validation.report["policy"]["sqn"] == 1.86
@@ -105,11 +110,52 @@ def test_requests_name_their_targets(store: Store) -> None:
     assert "750,000" in question and "trainer" in question and "live" in question
     assert "not passed validation" in control.deploy(s, s.checkpoints[2]).confirm
     assert "not been validated" in control.deploy(s, s.checkpoints[0]).confirm
-    assert "validation" not in control.deploy(s, s.checkpoints[1]).confirm
+    assert ("is [b]not validated[/b] (passed validation, not yet examined on the test split)"
+            in control.deploy(s, s.checkpoints[1]).confirm)
+    store.test_exam(SHA[1], 1_000_000, True)
+    validated = snap(store).checkpoints[1]
+    assert validated.is_validated
+    assert "validat" not in control.deploy(s, validated).confirm.lower()
     assert control.kill_switch(s).verb == "kill-switch"
     store.metrics(5121, {"live/kill_switch": 1}, worker="live")
     assert control.kill_switch(snap(store)).verb == "resume-entries"
     assert control.entries(None, pause=True) == control.Request("live", "pause-entries")
+
+
+OANDA = with_overrides(Config(), "live", broker="oanda")
+
+
+def test_a_deploy_to_oanda_of_an_unvalidated_checkpoint_asks_again_and_forces(
+        store: Store) -> None:
+    s = snap(store)
+    unvalidated = s.checkpoints[2]
+    assert control.deploy(s, unvalidated).override is None  # paper: one question
+    assert control.deploy(s, unvalidated, Config()).override is None
+    first = control.deploy(s, unvalidated, OANDA)
+    assert dict(first.args) == {"checkpoint": unvalidated.spec}
+    second = first.override
+    assert second is not None and second.override is None
+    assert dict(second.args) == {"checkpoint": unvalidated.spec, "force": True}
+    assert second.confirm.startswith("[b]NOT VALIDATED[/b] — [b]main @ 750,000 steps")
+    assert ("This skips the promotion rule (validation, deflated SQN, test exam); deploy to "
+            "the [b]OANDA practice[/b] account anyway?") in second.confirm
+    assert second.confirm_label == "Deploy anyway" and first.confirm_label == "Deploy"
+    live = with_overrides(OANDA, "oanda", environment="live")
+    assert "[b]OANDA live[/b] account" in str(getattr(
+        control.deploy(s, unvalidated, live).override, "confirm", ""))
+    [rollback] = control.rollback_requests(s, unvalidated, "live", OANDA)
+    assert rollback.confirm == "" and rollback.override == second
+    store.test_exam(SHA[2], 750_000, True)
+    validated = snap(store).checkpoints[2]
+    assert control.deploy(s, validated, OANDA).override is None
+    assert control.rollback_requests(s, validated, "live", OANDA)[0].override is None
+
+
+def test_the_live_worker_reporting_oanda_counts_as_oanda(store: Store) -> None:
+    store.live_state({"broker": {"name": "oanda", "instrument": "GBP_JPY"}})
+    s = snap(store)
+    assert control.oanda_environment(s, Config()) == "practice"
+    assert control.deploy(s, s.checkpoints[2], Config()).override is not None
 
 
 def test_training_paused_follows_the_newest_finished_command(store: Store) -> None:

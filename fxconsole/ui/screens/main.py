@@ -2,7 +2,9 @@
 
 Every operator key becomes a :class:`~fxconsole.ui.control.Request` that the app writes as
 a command row; destructive ones ask first (:class:`ConfirmScreen`), checkpoint actions
-pick a checkpoint first (:class:`CheckpointPicker`).
+pick a checkpoint first (:class:`CheckpointPicker`). A deploy to an OANDA account of a
+checkpoint that is not validated asks a second time, saying what it skips, and is sent
+forced only after that second yes (the request's ``override``).
 """
 
 from __future__ import annotations
@@ -227,14 +229,22 @@ class MainScreen(Screen[None]):
     # -- commands --------------------------------------------------------------------
 
     def request(self, req: Request) -> None:
-        """Write ``req`` as a command, after confirmation if it asks for one."""
+        """Write ``req`` as a command, after confirmation if it asks for one; a request
+        with an ``override`` goes on to the override's question instead, and only the
+        override is written (if that is confirmed too)."""
+        def go() -> None:
+            if req.override is not None:
+                self.request(req.override)
+            else:
+                self.fx_app.send_command(req)
+
         if not req.confirm:
-            self.fx_app.send_command(req)
+            go()
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.fx_app.send_command(req)
+                go()
 
         self.app.push_screen(ConfirmScreen(req.confirm, yes=req.confirm_label), answered)
 
@@ -279,7 +289,9 @@ class MainScreen(Screen[None]):
 
     def action_rollback(self) -> None:
         """Pick a checkpoint, then choose: the trainer resumes from it, live trades it, or
-        both (the choice is the confirmation)."""
+        both (the choice is the confirmation; live's deploy of an unvalidated checkpoint
+        to an OANDA account asks a second time, and declining it cancels only the
+        deploy)."""
         checkpoints = self.snapshot.checkpoints if self.snapshot else ()
         if not checkpoints:
             self.notify("The run has no checkpoints yet.", severity="warning")
@@ -290,8 +302,9 @@ class MainScreen(Screen[None]):
                 return
 
             def chosen(choice: str | None) -> None:
-                for req in control.rollback_requests(self.snapshot, checkpoint, choice or ""):
-                    self.fx_app.send_command(req)
+                for req in control.rollback_requests(self.snapshot, checkpoint, choice or "",
+                                                     self.fx_app.config):
+                    self.request(req)
 
             self.app.push_screen(
                 RollbackScreen(control.rollback_question(self.snapshot, checkpoint)), chosen)
@@ -301,8 +314,10 @@ class MainScreen(Screen[None]):
                                               highlight), picked)
 
     def action_deploy(self) -> None:
-        """Pick a checkpoint, then make live trade it (asks first)."""
-        self._pick("Deploy which checkpoint to live?", lambda c: control.deploy(self.snapshot, c))
+        """Pick a checkpoint, then make live trade it (asks first; asks again before a
+        forced deploy of an unvalidated checkpoint to an OANDA account)."""
+        self._pick("Deploy which checkpoint to live?",
+                   lambda c: control.deploy(self.snapshot, c, self.fx_app.config))
 
     def _pick(self, title: str, then: Callable[[CheckpointView], Request]) -> None:
         checkpoints = self.snapshot.checkpoints if self.snapshot else ()
