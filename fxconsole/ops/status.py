@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from fxconsole.ops import queries
+from fxconsole.ops.validations import is_validated
 
 STATUS_KEYS = ("train/timesteps", "train/fps", "rollout/trades", "rollout/win_rate",
                "rollout/expectancy", "rollout/sqn", "train/phase", "train/loser_weight",
@@ -49,8 +50,10 @@ def best_validation(conn: sqlite3.Connection, run: str,
         (run, min_trades)).fetchone()
     if row is None:
         return None
-    return dict(zip(("sha256", "timesteps", "sqn", "expectancy", "trades", "validated"), row,
+    best = dict(zip(("sha256", "timesteps", "sqn", "expectancy", "trades", "validated"), row,
                     strict=True))
+    best["validated"] = is_validated(conn, str(best["sha256"]))  # after its test exam
+    return best
 
 
 def recent_events(conn: sqlite3.Connection, limit: int = 10) -> list[dict[str, Any]]:

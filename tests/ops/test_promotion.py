@@ -29,6 +29,7 @@ from fxconsole.market.synth import synth_bars
 from fxconsole.market.validate import CleanReport
 from fxconsole.ops.db import connect
 from fxconsole.ops.promotion import SplitRefused, validate_and_promote
+from fxconsole.ops.status import best_validation
 from fxconsole.ops.validations import is_validated, stage_rows
 from fxconsole.trading.env import observation_spec
 from fxconsole.trading.market_data import clear_market_data_cache, load_market_data
@@ -142,6 +143,10 @@ def test_the_test_split_is_examined_once_and_validated_is_the_newest(ws: Workspa
                            "sha256 = ?", (passed[0].sha256,)).fetchone()[0]
     conn.close()
     assert n_exams == 1
+    conn = connect(ws.console_db)
+    best = best_validation(conn, "lenient", min_trades=1)
+    assert best is not None and best["validated"] is is_validated(conn, best["sha256"])
+    conn.close()
     assert json.loads((ws.checkpoints_dir / "lenient" / "validated.json").read_text()
                       )["sha256"] == passed[-1].sha256
 
