@@ -163,13 +163,16 @@ def _deploy(rt: WorkerRuntime, trader: LiveTrader, args: dict[str, Any]) -> str:
     if path.parent.name != rt.run:
         raise ValueError(f"{path} belongs to run {path.parent.name!r}; live trades run "
                          f"{rt.run!r}: deploy one of its checkpoints")
-    manifest, actor = load_policy(path)
+    # Hold it first: the trainer may move `latest` and gc its model while this loads.
+    store = RunCheckpoints(path.parent)
+    held = store.hold("deploying", path)
+    manifest, actor = load_policy(path.parent / f"{held.tag}.json")
     check_history(actor, rt.config)
     verdict = deploy_gate.check(rt.conn, rt.config, run=manifest.run,
                                 timesteps=manifest.timesteps, sha256=manifest.sha256,
                                 spec=spec, force=args.get("force") is True)
     gate = checkpoint_gate(rt.config, rt.workspace, manifest.pinned)
-    RunCheckpoints(path.parent).point("deployed", manifest, verdict.pointer_metrics())
+    store.point("deployed", manifest, verdict.pointer_metrics())
     result = trader.deploy(actor, _label(manifest.run, manifest.timesteps, manifest.model_file),
                            gate)
     if verdict.warning:

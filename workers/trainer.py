@@ -91,12 +91,12 @@ def _rollback(rt: WorkerRuntime, ctl: TrainerControl, args: dict[str, Any]) -> s
     """Pin the target now (as ``rollback``), so neither gc nor the final save of the
     current chunk can move it, then stop the chunk and resume from it."""
     path = resolve_checkpoint(str(args.get("checkpoint", "")), rt.workspace.checkpoints_dir)
-    manifest = read_manifest(path)
     run_dir = rt.workspace.checkpoints_dir / rt.run
     if path.parent == run_dir:
-        RunCheckpoints(run_dir).point("rollback", manifest)
+        manifest = RunCheckpoints(run_dir).hold("rollback", path)
         ctl.rollback_to = f"{rt.run}/rollback"
     else:
+        manifest = read_manifest(path)
         ctl.rollback_to = str(path)
     ctl.paused = False
     return f"training will resume from {manifest.run} @ {manifest.timesteps:,}"

@@ -55,6 +55,10 @@ def validate_one(rt: WorkerRuntime, run_dir: Path, manifest: Manifest) -> None:
     """
     try:
         pinned = RunCheckpoints(manifest_dir(rt, manifest, run_dir)).point("validating", manifest)
+    except CheckpointError as exc:  # pruned and gc'd since it was listed: nothing to validate
+        logger.info("not validating %s: %s", manifest.model_file, exc)
+        return
+    try:
         spec = str(manifest_dir(rt, manifest, run_dir) / f"{pinned.tag}.json")
         record(rt, validate_and_promote(spec, rt.config, rt.workspace, rt.conn))
     except Exception as exc:  # one bad checkpoint must not stop the validator

@@ -73,7 +73,8 @@ TAGS = ("latest", "best", "periodic", "candidate")
 # Tags that can point at an existing model. "validating" and "rollback" pin a checkpoint
 # the validator or the trainer is about to load so that the trainer's gc keeps its model;
 # "validated" is the newest checkpoint that passed the promotion rule.
-POINTER_TAGS = ("best", "deployed", "validating", "validated", "rollback")
+# "deploying" holds the checkpoint a deploy is loading until it is pointed ``deployed``.
+POINTER_TAGS = ("best", "deployed", "deploying", "validating", "validated", "rollback")
 MODELS_DIR = "models"
 LOCK_FILE = ".lock"
 STALE_TMP_SECONDS = 60.0
@@ -203,6 +204,22 @@ class RunCheckpoints:
             atomic_write(self.run_dir / f"{tag}.json", manifest.to_json().encode())
         logger.info("checkpoint %s: %s → %s", self.run, tag, source.model_file)
         return manifest
+
+    def hold(self, tag: str, path: Path) -> Manifest:
+        """Point ``tag`` at the model the manifest file ``path`` names, read under the lock.
+
+        Unlike resolving a manifest and then :meth:`point`-ing at it, no save of another
+        process can move ``path`` (e.g. ``latest``) and gc its model in between: use it to
+        pin a checkpoint before loading it.
+
+        Raises:
+            CheckpointError: for another tag, a manifest of another run, an unreadable
+                manifest or a missing model file.
+        """
+        if path.parent.resolve() != self.run_dir.resolve():
+            raise CheckpointError(f"{path} is not a manifest of run {self.run!r}")
+        with self._locked():
+            return self.point(tag, read_manifest(path))
 
     def manifest(self, tag: str) -> Manifest | None:
         """The manifest named ``tag`` (e.g. "latest", "periodic-000000050000"), or None."""

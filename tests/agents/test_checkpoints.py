@@ -137,6 +137,26 @@ def test_best_stays_while_latest_moves_on(tmp_path: Path, model: PPO) -> None:
     assert_all_verify(run.run_dir)
 
 
+def test_hold_pins_what_the_manifest_names_when_it_is_read(tmp_path: Path, model: PPO) -> None:
+    """Resolving ``latest`` and pointing at it later races the trainer's next save (its gc
+    deletes the old model); ``hold`` reads and points under the lock, so it cannot."""
+    run = RunCheckpoints(tmp_path / "ppo-1", clock=Clock())
+    seen = save(run, model, 100, "latest")
+    perturb(model)
+    save(run, model, 200, "latest")  # the trainer moves on; the 100-step model is gc'd
+    with pytest.raises(CheckpointError, match="model file missing"):
+        run.point("deployed", seen)
+    held = run.hold("deploying", run.run_dir / "latest.json")
+    assert (held.tag, held.timesteps) == ("deploying", 200)
+    perturb(model)
+    save(run, model, 300, "latest")
+    assert [(m.tag, m.timesteps) for m in run.list()] == [("deploying", 200), ("latest", 300)]
+    assert_all_verify(run.run_dir)
+    other = RunCheckpoints(tmp_path / "ppo-2", clock=Clock())
+    with pytest.raises(CheckpointError, match="not a manifest of run 'ppo-2'"):
+        other.hold("deploying", run.run_dir / "latest.json")
+
+
 def test_gc_removes_unreferenced_zips_and_stale_temps_only(tmp_path: Path, model: PPO) -> None:
     run = RunCheckpoints(tmp_path / "ppo-1")
     kept = save(run, model, 100, "latest")
