@@ -91,6 +91,11 @@ class EnvConfig:
         0.5, "quantile of σ20 over train-session bars used to calibrate", min=0.0, max=1.0
     )
     observation: str = _opt("ppo", "observation layout", choices=("ppo", "muzero"))
+    reward: str = _opt(
+        "amddp1", "reward: amddp1 (entry bonus, idle penalty, pips − dd penalty at close) or "
+        "mtm (mark to market: the change of the open trade's pips each step)",
+        choices=("amddp1", "mtm"),
+    )
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,9 @@ class PPOConfig:
     ent_coef: float = _opt(0.01, "entropy bonus", min=0.0)
     net_arch: str = _opt("128,128", "hidden layer sizes of policy and value nets")
     seed: int = _opt(0, "random seed of the run")
+    mask_actions: bool = _opt(
+        False, "train sb3-contrib's MaskablePPO: illegal actions (SPEC §4) are masked out"
+    )
 
 
 @dataclass(frozen=True)

@@ -73,10 +73,15 @@ def weighted_reward(reward: float, trade: dict[str, Any], weight: float,
     """The step reward with a losing trade's close reward replaced per SPEC §5.
 
     ``reward`` may include other parts of the same step (an entry at the last step);
-    only the close reward ``pips − drawdown_penalty · max_dd`` is replaced.
+    only the close reward ``pips − drawdown_penalty · max_dd`` is replaced. With the
+    ``mtm`` reward a trade's rewards add up to its pips, spread over its steps: the close
+    step then takes ``−(1 − w) · pips`` more, so the trade's total is again ``w ·`` its
+    total.
     """
     if trade["pips"] > 0:
         return reward
+    if env_cfg.reward == "mtm":
+        return reward - (1.0 - weight) * trade["pips"]
     close = trade["pips"] - env_cfg.drawdown_penalty * trade["max_dd"]
     return reward - close + weight * close - (1.0 - weight) * env_cfg.open_reward
 
@@ -93,6 +98,10 @@ class WeightedRewardWrapper(gymnasium.Wrapper[Any, Any, Any, Any]):
         super().__init__(env)
         self.schedule = schedule
         self.env_cfg = env_cfg
+
+    def action_masks(self) -> Any:
+        """The wrapped env's legal actions (for MaskablePPO)."""
+        return self.env.unwrapped.action_masks()  # type: ignore[attr-defined]
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step the env; reweight the reward if a losing trade closed."""

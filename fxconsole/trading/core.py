@@ -77,7 +77,13 @@ T_EXIT_PRICE = 25
 T_PIPS = 26
 T_MAX_DD = 27
 T_FORCED = 28
-STATE_SIZE = 29
+_END_OF_EPISODE_FIELDS = 29
+# More parameters (after the fields an episode reset clears):
+P_REWARD = 29  # REWARD_AMDDP1 or REWARD_MTM
+STATE_SIZE = 30
+
+REWARDS = ("amddp1", "mtm")  # SPEC §4's reward variants, by their env.reward names
+REWARD_AMDDP1, REWARD_MTM = 0, 1
 
 _FIRST_EPISODE_FIELD = S_SIDE
 
@@ -99,6 +105,7 @@ def new_state(env: EnvConfig, pip: float, session_bars: int, gate_sigma_pips: fl
     state[P_GATE] = gate_sigma_pips
     state[P_PIP] = pip
     state[P_LAST_STEP] = session_bars - 1
+    state[P_REWARD] = REWARDS.index(env.reward)
     state[S_DONE] = 1.0
     return state
 
@@ -109,7 +116,7 @@ def reset_state(start: int, state: F64) -> None:  # pragma: no cover - compiled
     state[S_START] = start
     state[S_STEP] = 0.0
     state[S_DONE] = 0.0
-    for i in range(_FIRST_EPISODE_FIELD, STATE_SIZE):
+    for i in range(_FIRST_EPISODE_FIELD, _END_OF_EPISODE_FIELDS):
         state[i] = 0.0
 
 
@@ -222,6 +229,7 @@ def apply_step(action: int, table: F64, state: F64) -> tuple[float, bool]:  # pr
         raise ValueError("action must be 0 (HOLD), 1 (BUY), 2 (SELL) or 3 (CLOSE)")
     step = int(state[S_STEP])
     t = int(state[S_START]) + step
+    before = state[S_UNREALISED] if state[S_SIDE] != 0.0 else 0.0
     reward, closed = _act(action, table, state, t)
     if step >= int(state[P_LAST_STEP]):
         if state[S_SIDE] != 0.0:
@@ -232,6 +240,13 @@ def apply_step(action: int, table: F64, state: F64) -> tuple[float, bool]:  # pr
         state[S_STEP] = step + 1
         if state[S_SIDE] != 0.0:
             mark_at(state, table[t + 1, CLOSE_COL])
+    if state[P_REWARD] == REWARD_MTM:
+        # mark to market: the change of the trade's value over the step, so that a
+        # trade's rewards add up to its pips (the close step: the last mark, so 0)
+        after = state[T_PIPS] if closed else 0.0
+        if state[S_SIDE] != 0.0:
+            after = state[S_UNREALISED]
+        reward = after - before
     return reward, closed
 
 

@@ -14,6 +14,7 @@ from typing import Any, SupportsFloat
 
 import gymnasium
 import numpy as np
+import numpy.typing as npt
 from gymnasium import spaces
 
 from fxconsole.config import Config, load_config
@@ -227,6 +228,14 @@ class TradingEnv(gymnasium.Env[Any, np.int64]):
     def position(self) -> int:
         """The current position: −1 short, 0 flat, 1 long."""
         return int(self._state[core.S_SIDE])
+
+    def action_masks(self) -> npt.NDArray[np.bool_]:
+        """The legal actions of the current position, (4,) bool (SPEC §4: flat HOLD, BUY,
+        SELL; in a trade HOLD, CLOSE; gating is not part of it) — sb3-contrib's
+        MaskablePPO convention."""
+        legal = np.empty(core.N_ACTIONS, dtype=np.bool_)
+        core.write_legal(self._state, legal)
+        return legal
 
     def last_trade(self) -> dict[str, Any]:
         """The most recently closed trade as the ``info["trade"]`` dict (SPEC §4)."""

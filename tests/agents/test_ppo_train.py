@@ -10,9 +10,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from sb3_contrib import MaskablePPO
 
-from fxconsole.agents.checkpoints import CheckpointError, RunCheckpoints, verify
+from fxconsole.agents.checkpoints import (
+    CheckpointError,
+    RunCheckpoints,
+    load_model,
+    read_manifest,
+    verify,
+)
+from fxconsole.agents.ppo.agent import PPOPolicy
 from fxconsole.agents.ppo.train import prepare_run, train_ppo
+from fxconsole.agents.registry import load_policy
 from fxconsole.agents.sinks import MemorySink
 from fxconsole.config import Config, with_overrides
 from fxconsole.market.pipeline import synthesize
@@ -141,6 +150,32 @@ def test_a_tampered_or_foreign_checkpoint_is_refused(
     (copy / "latest.json").write_text(json.dumps(dict(manifest, run="copy")))
     with pytest.raises(CheckpointError, match="hash mismatch"):
         prepare_run(small_config(), workspace, None, str(copy / "latest.json"))
+
+
+def test_a_masked_run_trains_maskable_ppo_and_its_resumes_keep_it(
+        own_workspace: Workspace, caplog: pytest.LogCaptureFixture) -> None:
+    """``ppo.mask_actions``: MaskablePPO never sends an invalid action; its checkpoints say
+    so, play masked through the registry, and a resume keeps the run's class whatever
+    the config says now."""
+    masked = with_overrides(small_config(), "ppo", mask_actions=True)
+    sink = MemorySink()
+    train_ppo(masked, own_workspace, sink, timesteps=1024, run="masked")
+    assert sink.last("rollout/invalid_actions") == 0
+    assert sink.trade_rows  # it trades
+    latest = own_workspace.checkpoints_dir / "masked" / "latest.json"
+    manifest, policy = load_policy(latest)
+    assert manifest.config["ppo"]["mask_actions"] is True
+    assert isinstance(policy, PPOPolicy) and policy.masked
+    model = load_model(latest, MaskablePPO)
+    assert isinstance(model, MaskablePPO) and model.num_timesteps == 1024
+    with caplog.at_level("WARNING"):
+        train_ppo(small_config(), own_workspace, MemorySink(), timesteps=512,
+                  resume="masked/latest")
+    assert "ppo.mask_actions = true is used, not false" in caplog.text
+    after = read_manifest(latest)
+    assert after.timesteps == 1536 and after.config["ppo"]["mask_actions"] is True
+    _, unmasked = load_policy(own_workspace.checkpoints_dir / "smoke" / "latest.json")
+    assert isinstance(unmasked, PPOPolicy) and not unmasked.masked
 
 
 def test_cli_train_as_a_real_process(workspace: Workspace) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from fxconsole.agents.weighting import LoserWeightSchedule, weighted_reward
@@ -58,3 +60,15 @@ def test_entry_and_forced_close_on_the_same_step() -> None:
 
 def test_winners_are_untouched() -> None:
     assert weighted_reward(5.5, {"pips": 6.0, "max_dd": 50.0}, 0.0, ENV) == 5.5
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+def test_with_mtm_a_losing_trade_total_is_scaled_by_the_weight(weight: float) -> None:
+    """mtm spreads a trade's pips over its steps; the close step takes the rest, so the
+    trade's total is again ``w · pips`` (an extension of SPEC §5 to the mtm variant)."""
+    mtm = dataclasses.replace(ENV, reward="mtm")
+    steps = [-4.5, 1.25, -3.0, -0.75]  # marks of a trade that closes at −7 pips
+    trade = {"pips": sum(steps), "max_dd": 5.0}
+    total = sum(steps[:-1]) + weighted_reward(steps[-1], trade, weight, mtm)
+    assert total == pytest.approx(weight * trade["pips"])
+    assert weighted_reward(2.0, {"pips": 6.0, "max_dd": 9.0}, 0.0, mtm) == 2.0

@@ -43,6 +43,7 @@ class ReferenceEnv:
     hold_flat_reward: float = -0.05
     dd_penalty: float = 0.01
     gate: float | None = None  # σ20 threshold, None = gating off
+    reward: str = "amddp1"  # or "mtm": the change of the open trade's value each step
     start: int = 0
     k: int = 0
     done: bool = True
@@ -110,6 +111,7 @@ class ReferenceEnv:
         """One step; return (reward, terminated, closed trade or None)."""
         assert not self.done
         t = self.start + self.k
+        value_before = self.trade.unrealised if self.trade is not None else 0.0
         reward, record = self.act(action, t)
         if self.k == self.session_bars - 1:
             if self.trade is not None:
@@ -120,6 +122,11 @@ class ReferenceEnv:
             self.k += 1
             if self.trade is not None:
                 self.mark(self.trade, t + 1)
+        if self.reward == "mtm":  # SPEC §4: what the position is worth now, minus before
+            value_after = self.trade.unrealised if self.trade is not None else 0.0
+            if record is not None:
+                value_after += record["pips"]
+            reward = value_after - value_before
         return reward, self.done, record
 
     def position_features(self) -> list[float]:

@@ -26,18 +26,22 @@ from hand_market import config, hand_data  # isort: skip
 CFG = Config()
 
 
-@pytest.mark.parametrize("observation", ["ppo", "muzero"])
-def test_gymnasium_env_checker(synth_data: MarketData, observation: str) -> None:
-    env = gymnasium.make(ENV_ID, data=synth_data, config=CFG, observation=observation,
+@pytest.mark.parametrize(("observation", "reward"),
+                         [("ppo", "amddp1"), ("muzero", "amddp1"), ("ppo", "mtm")])
+def test_gymnasium_env_checker(synth_data: MarketData, observation: str, reward: str) -> None:
+    cfg = with_overrides(CFG, "env", reward=reward)
+    env = gymnasium.make(ENV_ID, data=synth_data, config=cfg, observation=observation,
                          render_mode="ansi").unwrapped  # with a spec: checks render modes too
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the checker's warnings are failures here
         gym_check_env(env)
 
 
-@pytest.mark.parametrize("observation", ["ppo", "muzero"])
-def test_sb3_env_checker(synth_data: MarketData, observation: str) -> None:
-    env = TradingEnv(data=synth_data, config=CFG, observation=observation)
+@pytest.mark.parametrize(("observation", "reward"),
+                         [("ppo", "amddp1"), ("muzero", "amddp1"), ("ppo", "mtm")])
+def test_sb3_env_checker(synth_data: MarketData, observation: str, reward: str) -> None:
+    env = TradingEnv(data=synth_data, config=with_overrides(CFG, "env", reward=reward),
+                     observation=observation)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         # SB3's MLP policies want 1-D boxes; MuZero's (32, 9) window has its own network.

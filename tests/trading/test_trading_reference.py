@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -21,11 +23,12 @@ SESSIONS = 10
 MIXES = ((0.85, 0.05, 0.05, 0.05), (0.25, 0.25, 0.25, 0.25))
 
 
-def make_pair(data: MarketData, observation: str, gating: bool) -> tuple[TradingEnv, ReferenceEnv]:
-    cfg = with_overrides(Config(), "env", gating=gating)
+def make_pair(data: MarketData, observation: str, gating: bool,
+              reward: str = "amddp1") -> tuple[TradingEnv, ReferenceEnv]:
+    cfg = with_overrides(Config(), "env", gating=gating, reward=reward)
     env = TradingEnv(split="train", observation=observation, data=data, config=cfg)
     ref = ReferenceEnv(data.close.tolist(), data.sigma20.tolist(), data.features.tolist(),
-                       data.pip, gate=env.gate_sigma_pips if gating else None)
+                       data.pip, gate=env.gate_sigma_pips if gating else None, reward=reward)
     return env, ref
 
 
@@ -73,10 +76,12 @@ def play_session(env: TradingEnv, ref: ReferenceEnv, start: int, actions: np.nda
     return {**ref.counts, "trades": trades}
 
 
-@pytest.mark.parametrize("observation", ["ppo", "muzero"])
+@pytest.mark.parametrize(("observation", "reward"),
+                         [("ppo", "amddp1"), ("muzero", "amddp1"), ("ppo", "mtm")])
 @pytest.mark.parametrize("gating", [True, False])
-def test_env_equals_reference(synth_data: MarketData, observation: str, gating: bool) -> None:
-    env, ref = make_pair(synth_data, observation, gating)
+def test_env_equals_reference(synth_data: MarketData, observation: str, gating: bool,
+                              reward: str) -> None:
+    env, ref = make_pair(synth_data, observation, gating, reward)
     rng = np.random.default_rng([observation == "ppo", gating])
     totals = {"invalid_actions": 0, "gated": 0, "entry_attempts": 0, "trades": 0}
     starts = rng.choice(env.starts, SESSIONS, replace=False)
@@ -99,3 +104,57 @@ def test_forced_close_of_a_held_trade_matches_reference(synth_data: MarketData) 
     actions[3] = 2  # SELL, held to the end
     counts = play_session(env, ref, start, actions, "ppo")
     assert counts["trades"] == 1
+
+
+def test_mtm_rewards_of_a_trade_add_up_to_its_pips(synth_data: MarketData) -> None:
+    """SPEC §4 mtm: no entry bonus, no idle penalty; a trade's step rewards sum to its pips
+    (the forced close of a BUY at the last step included)."""
+    env, _ = make_pair(synth_data, "ppo", gating=False, reward="mtm")
+    rng = np.random.default_rng(11)
+    checked = 0
+    for start in rng.choice(env.starts, 6, replace=False):
+        env.reset(options={"start_index": int(start)})
+        actions = rng.choice(4, size=env.session_bars, p=MIXES[0])
+        actions[-1] = 1  # an entry at the last step: opened and force-closed at once
+        running = 0.0
+        for action in actions:
+            _, reward, _, _, info = env.step(int(action))
+            if info["position"] == 0 and "trade" not in info:
+                assert reward == 0.0  # flat: nothing, whatever the action
+            running += float(reward)
+            if "trade" in info:
+                assert running == pytest.approx(info["trade"]["pips"], abs=1e-9)
+                running, checked = 0.0, checked + 1
+    assert checked > 20
+
+
+def reference_legal(ref: ReferenceEnv) -> list[bool]:
+    """Which actions the reference counts as valid now: each tried on a copy."""
+    legal = []
+    for action in range(4):
+        trial = dataclasses.replace(ref, trade=copy.copy(ref.trade), counts=dict(ref.counts))
+        trial.step(action)
+        legal.append(trial.counts["invalid_actions"] == ref.counts["invalid_actions"])
+    return legal
+
+
+@pytest.mark.parametrize("gating", [True, False])
+def test_the_mask_equals_the_reference_legality_in_every_state(
+    synth_data: MarketData, gating: bool
+) -> None:
+    """SPEC §4: ``action_masks()`` marks exactly the actions the env would not count as
+    invalid (a gated entry is legal: gating is not part of the mask)."""
+    env, ref = make_pair(synth_data, "ppo", gating)
+    rng = np.random.default_rng([7, gating])
+    seen = set()
+    for start in rng.choice(env.starts, 4, replace=False):
+        env.reset(options={"start_index": int(start)})
+        ref.reset(int(start))
+        for action in rng.choice(4, size=env.session_bars, p=MIXES[1]):
+            mask = env.action_masks()
+            assert mask.dtype == np.bool_ and mask.shape == (4,)
+            assert mask.tolist() == reference_legal(ref)
+            seen.add(tuple(mask.tolist()))
+            env.step(int(action))
+            ref.step(int(action))
+    assert seen == {(True, True, True, False), (True, False, False, True)}

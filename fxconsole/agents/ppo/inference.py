@@ -92,6 +92,11 @@ class NumpyActor:
         w, b = self.weights[-1]
         return np.asarray(x @ w.T + b)
 
-    def __call__(self, obs: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.int64]:
-        """The most probable action of each observation."""
-        return np.asarray(self.logits(obs).argmax(axis=-1), dtype=np.int64)
+    def __call__(self, obs: npt.NDArray[np.floating[Any]],
+                 legal: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int64]:
+        """The most probable action of each observation; with ``legal`` (n, 4), the most
+        probable legal one (illegal logits −inf, as MaskablePPO's masked distribution)."""
+        logits = self.logits(obs)
+        if legal is not None:
+            logits = np.where(legal, logits, np.float32(-np.inf))
+        return np.asarray(logits.argmax(axis=-1), dtype=np.int64)

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from stable_baselines3 import PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from fxconsole.agents.base import RunStart, TrainingHandle, TrainRequest, TrainResult
 from fxconsole.agents.checkpoints import RunCheckpoints, new_run_name, resolve_checkpoint, verify
 from fxconsole.agents.manifest import validate_run_name
 from fxconsole.agents.pinned_run import pinned_training, run_pin
+from fxconsole.agents.ppo.agent import is_masked, sb3_class
 from fxconsole.agents.ppo.callback import TrainingCallback
 from fxconsole.agents.ppo.checkpointing import CheckpointPolicy
 from fxconsole.agents.ppo.vec_env import FreshInfoDummyVecEnv
@@ -49,6 +50,7 @@ class TrainSetup:
     best_sqn: float | None
     start_timesteps: int = 0
     pin: Pin | None = None  # the run's pin (SPEC §6.1); None: pinned at the first checkpoint
+    masked: bool | None = None  # a resumed run's ppo.mask_actions (None: the configured one)
 
 
 def net_arch(spec: str) -> list[int]:
@@ -98,16 +100,28 @@ def prepare_run(cfg: Config, ws: Workspace, run: str | None, resume: str | None)
     best_sqn = best.metrics.get("rolling_sqn") if best is not None else None
     return TrainSetup(name, ws.checkpoints_dir / name, schedule,
                       path.parent / manifest.model_file, best_sqn, manifest.timesteps,
-                      run_pin(ws.checkpoints_dir / name, manifest))
+                      run_pin(ws.checkpoints_dir / name, manifest), is_masked(manifest))
 
 
-def build_model(cfg: Config, env: VecEnv, resume_from: Path | None) -> PPO:
-    """A new PPO with the configured hyper-parameters, or one loaded to continue."""
+def resumed_masking(cfg: Config, masked: bool | None) -> Config:
+    """The config with a resumed run's ``ppo.mask_actions`` (its model's class decides)."""
+    if masked is None or masked == cfg.ppo.mask_actions:
+        return cfg
+    logger.warning("the resumed run trains %s: ppo.mask_actions = %s is used, not %s",
+                   "MaskablePPO" if masked else "PPO", str(masked).lower(),
+                   str(cfg.ppo.mask_actions).lower())
+    return dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, mask_actions=masked))
+
+
+def build_model(cfg: Config, env: VecEnv, resume_from: Path | None) -> BaseAlgorithm:
+    """A new PPO (MaskablePPO with ``ppo.mask_actions``) with the configured
+    hyper-parameters, or one loaded to continue."""
+    algorithm = sb3_class(cfg.ppo.mask_actions)
     if resume_from is not None:
-        return PPO.load(resume_from, env=env, device="cpu")
+        return algorithm.load(resume_from, env=env, device="cpu")
     p = cfg.ppo
     arch = net_arch(p.net_arch)
-    return PPO(
+    return algorithm(
         "MlpPolicy", env, n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
         learning_rate=p.learning_rate, gamma=p.gamma, gae_lambda=p.gae_lambda,
         clip_range=p.clip_range, ent_coef=p.ent_coef, seed=p.seed, device="cpu", verbose=0,
@@ -143,6 +157,7 @@ def train_ppo(
     setup = prepare_run(cfg, ws, run, resume)
     data = load_market_data(ws.market_db, cfg.data.symbol, cfg.data.timeframe)
     cfg, data, pin = pinned_training(cfg, data, setup.pin)
+    cfg = resumed_masking(cfg, setup.masked)
     env = make_vec_env(cfg, data, setup.schedule, seed=cfg.ppo.seed + setup.start_timesteps)
     gate = float(env.get_attr("gate_sigma_pips")[0])
     model = build_model(cfg, env, setup.resume_from)
