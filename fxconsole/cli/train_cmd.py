@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from fxconsole.agents.base import RunStart, TrainResult
 
 console = Console()
+UNLIMITED_TIMESTEPS = 10**12  # --duration without --timesteps: the clock ends the run
 
 
 def add_parser(sub: Any) -> None:
@@ -29,7 +32,11 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train a policy and write checkpoints")
     p.add_argument("--agent", choices=AGENTS, default=None,
                    help="learning agent (default: train.agent)")
-    p.add_argument("--timesteps", type=int, help="timesteps to train (config train.timesteps)")
+    p.add_argument("--timesteps", type=int, help="timesteps to train (config train.timesteps; "
+                   "with --duration: no step limit unless given)")
+    p.add_argument("--duration", type=float, metavar="SECONDS",
+                   help="stop after this much training time (saving latest), or at "
+                   "--timesteps if that comes first")
     p.add_argument("--run", help="run name (default: new, or the resumed run's)")
     p.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue from a checkpoint: RUN, RUN/TAG, a manifest or a folder")
@@ -41,14 +48,18 @@ def add_parser(sub: Any) -> None:
 class ProgressSink:
     """Shows training progress: a live bar on a terminal, plain lines otherwise."""
 
-    def __init__(self, total: int, start: int) -> None:
+    def __init__(self, total: int, start: int, duration: float | None = None) -> None:
         self.start = start
         self.total = total
+        self.duration = duration  # a time-bound run's bar shows seconds, not steps
+        self.began = time.monotonic()
         self.live = console.is_terminal
-        self.bar = Progress(BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-                            TimeElapsedColumn(), TextColumn("{task.description}"),
-                            console=console, disable=not self.live)
-        self.task = self.bar.add_task("", total=total)
+        count = ("{task.completed:,.0f}/{task.total:,.0f} s" if duration is not None
+                 else "{task.completed:,}/{task.total:,}")
+        self.bar = Progress(BarColumn(), TextColumn(count), TimeElapsedColumn(),
+                            TextColumn("{task.description}"), console=console,
+                            disable=not self.live)
+        self.task = self.bar.add_task("", total=duration if duration is not None else total)
         self.bar.start()
 
     def write(self, step: int, values: dict[str, float]) -> None:
@@ -58,8 +69,12 @@ class ProgressSink:
                 f"{values.get('rollout/win_rate', 0):.1%} · exp "
                 f"{values.get('rollout/expectancy', 0):+.2f} pips · phase "
                 f"{values.get('train/phase', 1):.0f} w {values.get('train/loser_weight', 0):.2f}")
-        done = min(step - self.start, self.total)
+        done: float = min(step - self.start, self.total)
+        if self.duration is not None:
+            done = min(time.monotonic() - self.began, self.duration)
         if self.live:
+            if self.duration is not None:
+                line = f"{step - self.start:,} timesteps · {line}"
             self.bar.update(self.task, completed=done, description=line)
         else:
             print(f"{step:,} timesteps · {line}", flush=True)
@@ -75,13 +90,14 @@ class ProgressSink:
 class RunSinks:
     """The sinks of one run, opened once its folder is known: JSONL files and progress."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, duration: float | None = None) -> None:
         self.total = total
+        self.duration = duration
         self.fan = FanoutSink()
 
     def open(self, run_dir: Path, start: int) -> None:
         """Start writing to the run folder and showing progress."""
-        self.fan.sinks = [JsonlSink(run_dir), ProgressSink(self.total, start)]
+        self.fan.sinks = [JsonlSink(run_dir), ProgressSink(self.total, start, self.duration)]
 
     def write(self, step: int, values: dict[str, float]) -> None:
         """Forward metrics."""
@@ -124,8 +140,14 @@ def _train(ctx: Context, args: argparse.Namespace) -> int:
     if not ctx.workspace.market_db.exists():
         raise CliError(f"no market data in {ctx.workspace.root}: run `fxconsole data synth` "
                        "first")
-    sinks = RunSinks(args.timesteps or cfg.train.timesteps)
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
+        raise CliError(f"--duration {args.duration}: must be a number of seconds > 0")
+    timesteps = args.timesteps
+    if timesteps is None and args.duration is not None:
+        timesteps = UNLIMITED_TIMESTEPS  # the clock ends it
+    sinks = RunSinks(timesteps or cfg.train.timesteps, args.duration)
     stop = {"requested": False}
+    deadline = {"at": math.inf}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if stop["requested"]:
@@ -140,12 +162,18 @@ def _train(ctx: Context, args: argparse.Namespace) -> int:
         console.print(f"gate threshold σ20 = {run.gate_sigma_pips:.3f} pips "
                       f"({_gate_note(cfg)})")
         sinks.open(run.run_dir, start)
+        if args.duration is not None:
+            deadline["at"] = time.monotonic() + args.duration
+            console.print(f"training for {args.duration:,.0f} s")
+
+    def go_on(handle: object) -> bool:
+        return not stop["requested"] and time.monotonic() < deadline["at"]
 
     previous = signal.signal(signal.SIGINT, on_signal)
     try:
         result = get_agent(cfg.train.agent).train(TrainRequest(
-            cfg, ctx.workspace, sinks, args.timesteps, args.run, args.resume,
-            control=lambda handle: not stop["requested"], on_start=on_start))
+            cfg, ctx.workspace, sinks, timesteps, args.run, args.resume,
+            control=go_on, on_start=on_start))
     except (CheckpointError, LookupError, ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
     finally:

@@ -195,3 +195,15 @@ def test_cli_train_as_a_real_process(workspace: Workspace) -> None:
                           "--resume", "nope"], env=env, capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode == 1 and "nope" in bad.stderr
+    timed = subprocess.run(
+        [str(entry), "--workspace", str(workspace.root), "train", "--duration", "3",
+         "--run", "timed"], env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert timed.returncode == 0, timed.stderr
+    latest = read_manifest(workspace.checkpoints_dir / "timed" / "latest.json")
+    assert "training for 3 s" in timed.stdout and latest.timesteps > 0
+    assert f"0 → {latest.timesteps:,}" in timed.stdout  # the clock ended it, latest saved
+    zero = subprocess.run([str(entry), "--workspace", str(workspace.root), "train",
+                           "--duration", "0"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert zero.returncode == 1 and "--duration 0.0: must be" in zero.stderr
