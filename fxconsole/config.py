@@ -171,6 +171,10 @@ class ValidationConfig:
         gt=0.0, max=1.0,
     )
     sizing_runs: int = _opt(1000, "safe-f / CAR25 Monte Carlo runs", min=10, max=100_000)
+    tuning_study: str = _opt(
+        "", "the tuning study this configuration came from (set by `tune --apply`): the "
+        "checkpoints of all its trials count in K of the deflated SQN"
+    )
 
 
 @dataclass(frozen=True)
@@ -462,12 +466,13 @@ def default_toml() -> str:
         for f in fields(cls):
             default = f.default if f.default is not MISSING else None
             lines.append(f"# {f.metadata.get('doc', '')}")
-            lines.append(f"{f.name} = {_toml_value(default)}")
+            lines.append(f"{f.name} = {toml_value(default)}")
         lines.append("")
     return "\n".join(lines)
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """A config value as TOML (bools, strings, numbers)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

@@ -14,6 +14,7 @@ from fxconsole.cli import (
     ops_cmd,
     run_cmd,
     train_cmd,
+    tune_cmd,
     ui_cmd,
     validate_cmd,
 )
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui_cmd.add_parser(sub)
     ops_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
+    tune_cmd.add_parser(sub)
     validate_cmd.add_parser(sub)
     live_cmd.add_parser(sub)
     config_cmd.add_parser(sub)

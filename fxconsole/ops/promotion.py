@@ -38,7 +38,13 @@ from fxconsole.evaluation.validate import (
     stage_dict,
     validation_verdict,
 )
-from fxconsole.ops.validations import is_validated, record_validation, stage_rows
+from fxconsole.ops.validations import (
+    family_runs,
+    family_srs,
+    is_validated,
+    record_validation,
+    stage_rows,
+)
 from fxconsole.timeutil import timeframe_seconds
 from fxconsole.workspace import Workspace
 
@@ -126,8 +132,8 @@ def _judge(conn: sqlite3.Connection, m: Manifest, ev: Evaluation, split: str,
 
 def _deflate(conn: sqlite3.Connection, m: Manifest, ev: Evaluation, split: str
              ) -> DeflatedResult:
-    others = [r.sr for sha, r in stage_rows(conn, m.run, split).items()
-              if sha != m.sha256 and r.sr is not None]
+    study = str(m.config.get("validation", {}).get("tuning_study", ""))
+    others = family_srs(conn, family_runs(conn, m.run, [study]), split, m.sha256)
     k, variance = k_and_variance([*others, ev.sr])
     return deflated_sqn(ev.policy.backtest.pips, k, variance)
 

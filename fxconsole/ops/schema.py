@@ -229,7 +229,23 @@ ALTER TABLE validations ADD COLUMN k INTEGER;
 CREATE INDEX validations_run_split ON validations (run, split, sha256);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+# Tuning (`fxconsole tune`): each trial is a run; the console lists them, and the deflated
+# SQN of any run of a study counts the checkpoints of all its trials in K (SPEC §6.3).
+V5 = """
+CREATE TABLE tuning_trials (
+    run TEXT PRIMARY KEY,
+    study TEXT NOT NULL,
+    trial INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    value REAL,
+    params TEXT NOT NULL DEFAULT '{}',
+    note TEXT NOT NULL DEFAULT '',
+    ts REAL NOT NULL
+);
+CREATE INDEX tuning_trials_study ON tuning_trials (study, trial);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

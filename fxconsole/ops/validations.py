@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +78,32 @@ def stage_rows(conn: sqlite3.Connection, run: str, split: str) -> dict[str, Stag
     return {str(r[0]): StageRow(str(r[0]), int(r[1] or 0), bool(r[2]), float(r[3] or 0.0),
                                 None if r[4] is None else float(r[4]), int(r[5] or 0),
                                 float(r[6])) for r in rows}
+
+
+def family_runs(conn: sqlite3.Connection, run: str, studies: Iterable[str] = ()) -> list[str]:
+    """The runs whose checkpoints compete with ``run``'s (SPEC §6.3's K): the run, and
+    every trial run of the tuning study it is a trial of or was configured from."""
+    wanted = {s for s in studies if s}
+    row = conn.execute("SELECT study FROM tuning_trials WHERE run = ?", (run,)).fetchone()
+    if row is not None:
+        wanted.add(str(row[0]))
+    runs = {run}
+    for study in sorted(wanted):
+        runs.update(str(r[0]) for r in conn.execute(
+            "SELECT run FROM tuning_trials WHERE study = ?", (study,)))
+    return sorted(runs)
+
+
+def family_srs(conn: sqlite3.Connection, runs: Iterable[str], split: str,
+               exclude_sha256: str) -> list[float]:
+    """The SR of each distinct checkpoint of ``runs`` recorded on ``split`` (newest row of
+    each), the excluded one left out: the others of K."""
+    out: dict[str, float] = {}
+    for run in runs:
+        for sha, row in stage_rows(conn, run, split).items():
+            if sha != exclude_sha256 and row.sr is not None:
+                out[sha] = row.sr
+    return list(out.values())
 
 
 def is_validated(conn: sqlite3.Connection, sha256: str) -> bool:
