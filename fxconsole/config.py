@@ -223,6 +223,11 @@ class LiveConfig:
         "test", "stored bars the paper broker replays", choices=("train", "validation", "test")
     )
     bars_per_second: float = _opt(2.0, "paper broker replay speed (bars per second)", gt=0.0)
+    auto_deploy: str = _opt(
+        "auto", "trade the run's newest validated checkpoint by itself: auto = on the paper "
+        "broker only, validated = on any broker (OANDA included), off = never",
+        choices=("auto", "validated", "off"),
+    )
     unknown_grace_seconds: float = _opt(
         30.0, "an UNKNOWN order not found this long after it became UNKNOWN is NOT_FOUND "
         "(a fresh order takes a moment to show)", min=0.0,

@@ -4,7 +4,9 @@ The loop is :class:`fxconsole.live.engine.LiveTrader` (paper broker by default, 
 with ``live.broker = "oanda"``): warm-up and reconciliation at start, then one step per
 poll. Commands: ``deploy CHECKPOINT`` (args ``{"checkpoint": ..., "force": true}``),
 ``pause-entries``, ``resume-entries`` (also releases the kill switch), ``kill-switch``
-(stops entries; flattens if ``live.flatten_on_kill``) and ``flatten``. Only one trader
+(stops entries; flattens if ``live.flatten_on_kill``) and ``flatten``. With
+``live.auto_deploy`` (paper by default) the run's newest validated checkpoint is deployed
+by itself (:mod:`fxconsole.live.auto_deploy`). Only one trader
 runs per workspace (the ``data/live.lock`` file lock; ``fxconsole live`` takes it too).
 
 The deploy gate (:mod:`fxconsole.ops.deploy_gate`): on an OANDA account the worker
@@ -19,12 +21,15 @@ paper broker trades anything, warning when it is not validated.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError
 from fxconsole.agents.registry import load_policy
 from fxconsole.brokers.factory import make_broker
+from fxconsole.live import auto_deploy
+from fxconsole.live.auto_deploy import AutoDeployer
 from fxconsole.live.engine import LiveTrader, check_history
 from fxconsole.live.gate import checkpoint_gate, live_gate_sigma
 from fxconsole.ops import deploy_gate
@@ -34,6 +39,7 @@ from fxconsole.ops.runtime import CommandHandler, WorkerRuntime
 
 logger = logging.getLogger(__name__)
 LOCK_RETRY_SECONDS = 5.0
+AUTO_DEPLOY_SECONDS = 5.0  # how often the validated tag is looked at (live.auto_deploy)
 
 
 def main(rt: WorkerRuntime) -> None:
@@ -65,7 +71,13 @@ def _trade(rt: WorkerRuntime) -> None:
         interval = cfg.live.poll_seconds
         if cfg.live.broker == "paper":
             interval = min(interval, 1.0 / cfg.live.bars_per_second)
+        auto = AutoDeployer() if auto_deploy.enabled(cfg.live.auto_deploy, cfg.live.broker) \
+            else None
+        next_auto = 0.0
         while not rt.stop.is_set():
+            if auto is not None and time.monotonic() >= next_auto:
+                next_auto = time.monotonic() + AUTO_DEPLOY_SECONDS
+                _auto_deploy(rt, trader, auto)
             trader.step()
             rt.beat(trader.decided)
             rt.sleep(interval)
@@ -180,6 +192,31 @@ def _deploy(rt: WorkerRuntime, trader: LiveTrader, args: dict[str, Any]) -> str:
         result += (f"; {'FORCED: ' if verdict.forced else ''}not validated "
                    f"({verdict.status})")
     return result
+
+
+def _auto_deploy(rt: WorkerRuntime, trader: LiveTrader, auto: AutoDeployer) -> None:
+    """Deploy the run's newest validated checkpoint if it is new (``live.auto_deploy``)."""
+    store = RunCheckpoints(rt.workspace.checkpoints_dir / rt.run)
+    try:
+        validated, deployed = store.manifest("validated"), store.manifest("deployed")
+    except CheckpointError as exc:
+        logger.warning("auto-deploy: %s", exc)
+        return
+    if validated is None or not auto.due(validated.sha256,
+                                         deployed.sha256 if deployed else None):
+        return
+    try:
+        result = _deploy(rt, trader, {"checkpoint": f"{rt.run}/validated"})
+    except (CheckpointError, ValueError, DeployRefused) as exc:
+        logger.error("auto-deploy of %s failed: %s", validated.model_file, exc)
+        rt.writer.event("error", "deploy", f"auto-deploy of {rt.run} @ "
+                        f"{validated.timesteps:,} failed: {exc}", {"auto": True})
+        rt.writer.flush()
+        return
+    logger.info("auto-deploy: %s", result)
+    rt.writer.event("info", "deploy", f"auto-deployed the newest validated checkpoint: "
+                    f"{result}", {"auto": True, "sha256": validated.sha256})
+    rt.writer.flush()
 
 
 def _warn(rt: WorkerRuntime, verdict: Verdict) -> None:

@@ -250,3 +250,59 @@ def test_paper_trades_an_unvalidated_checkpoint_with_a_warning(
     paper.trader.policy = None
     live_worker.load_deployed(paper.rt, paper.trader)
     assert paper.trader.policy is not None
+
+
+# --- live.auto_deploy ----------------------------------------------------------------------
+
+
+def validate(worker: Worker, checkpoint: Manifest) -> None:
+    """What the promotion path does for a checkpoint that passes: rows, then the tag."""
+    record_stage(worker.rt.conn, checkpoint, "validation", True)
+    record_stage(worker.rt.conn, checkpoint, "test", True)
+    RunCheckpoints(worker.ws.checkpoints_dir / RUN).point("validated", checkpoint)
+
+
+def test_paper_auto_deploys_each_new_validated_checkpoint_once(
+        paper: Worker, tmp_path: Path) -> None:
+    auto = live_worker.AutoDeployer()
+    live_worker._auto_deploy(paper.rt, paper.trader, auto)
+    assert paper.deployed() == {}  # nothing validated yet
+    first = save_checkpoint(tmp_path, RUN, BUY, timesteps=2000)
+    validate(paper, first)
+    live_worker._auto_deploy(paper.rt, paper.trader, auto)
+    assert paper.deployed()["sha256"] == first.sha256 and paper.trader.policy is not None
+    assert any("auto-deployed the newest validated checkpoint" in m for _, m in paper.events())
+    # The operator deploys another by hand: it stays until a newer one is validated.
+    manual = save_checkpoint(tmp_path, RUN, BUY, timesteps=3000)
+    assert paper.command({"checkpoint": f"{RUN}/latest"}).state == "done"
+    live_worker._auto_deploy(paper.rt, paper.trader, auto)
+    assert paper.deployed()["sha256"] == manual.sha256
+    newer = save_checkpoint(tmp_path, RUN, BUY, timesteps=4000)
+    validate(paper, newer)
+    live_worker._auto_deploy(paper.rt, paper.trader, auto)
+    assert paper.deployed()["sha256"] == newer.sha256
+
+
+@pytest.mark.parametrize(("mode", "broker", "on"), [
+    ("auto", "paper", True), ("auto", "oanda", False), ("validated", "oanda", True),
+    ("validated", "paper", True), ("off", "paper", False), ("off", "oanda", False)])
+def test_auto_deploy_is_paper_only_unless_configured(mode: str, broker: str, on: bool) -> None:
+    from fxconsole.live.auto_deploy import enabled
+
+    assert enabled(mode, broker) is on
+
+
+def test_auto_deploy_on_oanda_goes_through_the_deploy_gate(
+        oanda: Worker, checkpoint: Manifest) -> None:
+    """(``live.auto_deploy = "validated"``.) A tag pointing at a checkpoint without a
+    passed examination is refused by the gate, saying so; a validated one trades."""
+    assert Config().live.auto_deploy == "auto"  # the default: paper only
+    RunCheckpoints(oanda.ws.checkpoints_dir / RUN).point("validated", checkpoint)
+    live_worker._auto_deploy(oanda.rt, oanda.trader, live_worker.AutoDeployer())
+    assert oanda.deployed() == {}
+    assert any(level == "error" and "auto-deploy of buyer @ 1,000 failed" in m
+               and "is not validated" in m for level, m in oanda.events())
+    validate(oanda, checkpoint)
+    live_worker._auto_deploy(oanda.rt, oanda.trader, live_worker.AutoDeployer())
+    assert oanda.deployed()["sha256"] == checkpoint.sha256
+    assert oanda.deployed()["metrics"]["forced"] is False
