@@ -31,6 +31,7 @@ from fxconsole.market.sessions import (
     split_bounds,
     valid_session_starts,
 )
+from fxconsole.market.source_info import record_source
 from fxconsole.market.store import FeatureSet, FeatureTable, MarketStore
 from fxconsole.market.synth import synth_bars
 from fxconsole.market.validate import CleanReport, clean_bars, count_gaps
@@ -192,6 +193,7 @@ def store_bars(
         store.replace_bars(merged)
         build = build_features(store, merged.symbol, merged.timeframe, cfg, progress=progress,
                                bars=merged)
+    record_source(store.path, bars.symbol, bars.timeframe, source, replace)
     gaps, missing = count_gaps(merged.ts, merged.timeframe)
     return ImportSummary(
         source, bars.symbol, bars.timeframe, clean, len(bars) - already, len(merged), gaps,

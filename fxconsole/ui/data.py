@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from fxconsole.market.source_info import read_sources
 from fxconsole.ops import queries
 from fxconsole.ops.commands import Command
 from fxconsole.ops.deploy_gate import checkpoint_status
@@ -121,6 +122,7 @@ class ConsoleSnapshot:
     events: tuple[EventRow, ...]
     commands: tuple[Command, ...]
     updated: float | None
+    synthetic: bool = False  # the configured series' bars are synthetic (data synth)
 
     def value(self, key: str) -> float | None:
         """The latest value of a metric of the run (None if missing or NaN)."""
@@ -262,6 +264,7 @@ def read_snapshot(
         events=tuple(queries.recent_events(conn, rows)),
         commands=tuple(queries.recent_commands(conn, rows)),
         updated=_newest_update(conn),
+        synthetic=any(v.get("synthetic") for v in read_sources(ws.market_db).values()),
     )
 
 

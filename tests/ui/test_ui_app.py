@@ -11,6 +11,7 @@ from textual.widgets import TabbedContent
 from ui_support import RUN, SHA, T0, Store, fake_probe, screen_text, wait_for
 
 from fxconsole.config import Config, with_overrides
+from fxconsole.market.source_info import record_source
 from fxconsole.ops.commands import Command, enqueue
 from fxconsole.ui.app import FxConsoleApp
 from fxconsole.ui.screens.confirm import ConfirmScreen, QuitScreen, RollbackScreen
@@ -183,6 +184,18 @@ async def test_toggles_follow_the_store(make_app: MakeApp, store: Store) -> None
         assert "Release the kill switch of live?" in screen_text(app)
         await pilot.press("y")
         assert (await new_command(pilot, store, 2)).verb == "resume-entries"
+
+
+async def test_the_status_bar_says_when_the_data_is_synthetic(make_app: MakeApp,
+                                                                store: Store) -> None:
+    record_source(store.ws.market_db, "GBPJPY", "M1", "synth(seed=7, years=3.5, signal=1.0)",
+                  replaced=True)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await wait_for(pilot, lambda: "synthetic data" in screen_text(app))
+        record_source(store.ws.market_db, "GBPJPY", "M1", "/data/gbpjpy.csv", replaced=True)
+        await wait_for(pilot, lambda: "synthetic data" not in screen_text(app))
 
 
 async def test_the_picker_lists_the_runs_checkpoints(make_app: MakeApp) -> None:

@@ -66,6 +66,8 @@ class StatusBar(Static):
                              else themed(self.app, " · ".join(flags), "error", bold=True))
             text.append(" │ ")
         text.append(f"run {snap.run} · {up}/{len(snap.workers)} running")
+        if snap.synthetic:
+            text.append(" · synthetic data")
         if stale is None:
             text.append(f" · updated {fmt.age(age)} ago")
         if self.error:
