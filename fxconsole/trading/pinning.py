@@ -26,6 +26,7 @@ from fxconsole.trading.batch import gate_threshold
 from fxconsole.trading.market_data import MarketData
 
 PIN_FORMAT = 1
+PRE_REWARD_ENV = {"reward": "amddp1"}  # env keys a pin may lack, as they were then
 WINDOWS = ("train", "validation")  # fingerprinted; the test window grows with new bars
 
 
@@ -96,7 +97,8 @@ class Pin:
         try:
             windows = {k: WindowPrint(int(v["rows"]), str(v["sha256"]))
                        for k, v in raw["windows"].items()}
-            env = dict(raw["env"])
+            # Pins older than env.reward trained the seed's reward, whatever the default now.
+            env = {**PRE_REWARD_ENV, **dict(raw["env"])}
             unknown = sorted(set(env) - {f.name for f in dataclasses.fields(EnvConfig)})
             if unknown:
                 raise PinError(f"{source}: pinned env has unknown key(s) {', '.join(unknown)}")

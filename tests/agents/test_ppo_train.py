@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sb3_contrib import MaskablePPO
+from stable_baselines3 import PPO
 
 from fxconsole.agents.checkpoints import (
     CheckpointError,
@@ -72,6 +73,7 @@ def test_metrics_and_trades_reach_the_sink(first_run: tuple[MemorySink, object])
     assert sink.last("train/timesteps") == 4096
     assert sink.last("rollout/trades") == len(sink.trade_rows)
     assert 0.0 <= sink.last("rollout/gate_rate") <= 1.0  # type: ignore[operator]
+    assert sink.last("rollout/invalid_actions") == 0  # masked (the default): none
     steps = [step for step, _ in sink.metrics]
     assert steps == sorted(steps)
 
@@ -152,30 +154,31 @@ def test_a_tampered_or_foreign_checkpoint_is_refused(
         prepare_run(small_config(), workspace, None, str(copy / "latest.json"))
 
 
-def test_a_masked_run_trains_maskable_ppo_and_its_resumes_keep_it(
+def test_masked_and_unmasked_runs_keep_their_class_across_resumes(
         own_workspace: Workspace, caplog: pytest.LogCaptureFixture) -> None:
-    """``ppo.mask_actions``: MaskablePPO never sends an invalid action; its checkpoints say
-    so, play masked through the registry, and a resume keeps the run's class whatever
-    the config says now."""
-    masked = with_overrides(small_config(), "ppo", mask_actions=True)
-    sink = MemorySink()
-    train_ppo(masked, own_workspace, sink, timesteps=1024, run="masked")
-    assert sink.last("rollout/invalid_actions") == 0
-    assert sink.trade_rows  # it trades
-    latest = own_workspace.checkpoints_dir / "masked" / "latest.json"
-    manifest, policy = load_policy(latest)
+    """``ppo.mask_actions`` (the default): MaskablePPO never sends an invalid action; its
+    checkpoints say so and play masked through the registry. An unmasked run trains SB3's
+    PPO, plays unmasked, and a resume keeps the run's class whatever the config says."""
+    assert small_config().ppo.mask_actions is True
+    smoke = own_workspace.checkpoints_dir / "smoke" / "latest.json"
+    manifest, policy = load_policy(smoke)
     assert manifest.config["ppo"]["mask_actions"] is True
     assert isinstance(policy, PPOPolicy) and policy.masked
-    model = load_model(latest, MaskablePPO)
-    assert isinstance(model, MaskablePPO) and model.num_timesteps == 1024
+    assert isinstance(load_model(smoke, MaskablePPO), MaskablePPO)
+    plain = with_overrides(small_config(), "ppo", mask_actions=False)
+    sink = MemorySink()
+    train_ppo(plain, own_workspace, sink, timesteps=1024, run="plain")
+    assert sink.last("rollout/invalid_actions") > 0  # unmasked: some invalid choices
+    latest = own_workspace.checkpoints_dir / "plain" / "latest.json"
+    _, unmasked = load_policy(latest)
+    assert isinstance(unmasked, PPOPolicy) and not unmasked.masked
+    assert type(load_model(latest, PPO)) is PPO
     with caplog.at_level("WARNING"):
         train_ppo(small_config(), own_workspace, MemorySink(), timesteps=512,
-                  resume="masked/latest")
-    assert "ppo.mask_actions = true is used, not false" in caplog.text
+                  resume="plain/latest")
+    assert "ppo.mask_actions = false is used, not true" in caplog.text
     after = read_manifest(latest)
-    assert after.timesteps == 1536 and after.config["ppo"]["mask_actions"] is True
-    _, unmasked = load_policy(own_workspace.checkpoints_dir / "smoke" / "latest.json")
-    assert isinstance(unmasked, PPOPolicy) and not unmasked.masked
+    assert after.timesteps == 1536 and after.config["ppo"]["mask_actions"] is False
 
 
 def test_cli_train_as_a_real_process(workspace: Workspace) -> None:

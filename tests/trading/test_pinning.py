@@ -118,6 +118,19 @@ def test_the_pinned_env_replaces_the_configured_one(
     assert pin_differences(CFG, pin) == []  # gate_sigma_pips 0 = "calibrate": no difference
 
 
+def test_a_pin_older_than_the_reward_switch_plays_the_seeds_reward(
+        series: tuple[MarketData, MarketData, Pin]) -> None:
+    """Runs pinned before ``env.reward`` existed trained AMDDP1, whatever the default is."""
+    _, _, pin = series
+    assert pin.env["reward"] == CFG.env.reward == "mtm"
+    raw = pin.to_dict()
+    del raw["env"]["reward"]
+    old = Pin.from_dict(raw)
+    assert old.env["reward"] == "amddp1"
+    assert pinned_config(CFG, old).env.reward == "amddp1"
+    assert "env.reward = 'mtm' configured, 'amddp1' pinned" in pin_differences(CFG, old)
+
+
 def test_malformed_pins_are_refused_naming_the_source() -> None:
     with pytest.raises(PinError, match="m.json: pinned format 9"):
         Pin.from_dict({"format": 9}, "m.json")

@@ -158,7 +158,7 @@ def test_step_errors(synth_data: MarketData) -> None:
         env.step(1.5)
     for action in (np.int32(0), np.array(0), np.array([0]), np.uint8(0)):
         _, reward, *_ = env.step(action)
-        assert reward == pytest.approx(CFG.env.hold_flat_reward)
+        assert reward == 0.0  # HOLD while flat, under the default mtm reward
 
 
 def distinct_train_rows(starts: np.ndarray, bars: int) -> np.ndarray:

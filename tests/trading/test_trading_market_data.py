@@ -34,7 +34,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 def test_from_store_equals_from_bars(workspace: Workspace) -> None:
     stored = MarketData.from_store(workspace.market_db, "GBPJPY", "M1")
-    bars = synth_bars(years=SYNTH.years, seed=SYNTH.seed)
+    bars = synth_bars(years=SYNTH.years, seed=SYNTH.seed, signal=SYNTH.signal)
     fresh = MarketData.from_bars(bars, DataConfig())
     assert (stored.symbol, stored.timeframe, stored.pip) == ("GBPJPY", "M1", 0.01)
     for name in ("ts", "close", "sigma20", "features"):
