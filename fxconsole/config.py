@@ -178,12 +178,24 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class TuneConfig:
+    """The tuner worker's study (``fxconsole tune`` takes the same as options)."""
+
+    study: str = _opt("ppo", "study name (its trials are runs tune-<study>-<n>)")
+    trials: int = _opt(20, "finished trials the study should reach", min=1)
+    trial_seconds: float = _opt(300.0, "training time of one trial", gt=0.0)
+    reports: int = _opt(3, "validations (pruning points) per trial", min=1, max=100)
+    seed: int = _opt(0, "TPE sampler seed", min=0)
+
+
+@dataclass(frozen=True)
 class SupervisorConfig:
     """The worker pool (supervisord semantics)."""
 
     run: str = _opt("main", "training run the workers follow")
     collectors: int = _opt(1, "collector workers", min=0, max=16)
     validator: bool = _opt(True, "run the validator worker")
+    tuner: bool = _opt(False, "run the tuner worker: a tuning study ([tune]) under the supervisor")
     live: bool = _opt(True, "run the live worker (paper broker)")
     startsecs: float = _opt(3.0, "a worker counts as started after this many seconds up", min=0.0)
     startretries: int = _opt(3, "failed starts before a worker becomes FATAL", min=0)
@@ -309,6 +321,7 @@ class Config:
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     workers: WorkersConfig = field(default_factory=WorkersConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)

@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-ROLES = ("trainer", "collector", "validator", "live")
+ROLES = ("trainer", "collector", "validator", "tuner", "live")
 
 
 def _early_stop(signum: int, frame: object) -> None:

@@ -21,22 +21,20 @@ if TYPE_CHECKING:
     from fxconsole.tuning.study import TrialRow
 
 console = Console()
-DEFAULT_STUDY = "ppo"
 
 
 def add_parser(sub: Any) -> None:
     """Register ``tune``."""
     p = sub.add_parser("tune", help="tune PPO with Optuna; every trial counts in K")
     p.add_argument("--agent", choices=("ppo",), default="ppo", help="agent to tune")
-    p.add_argument("--study", default=DEFAULT_STUDY,
-                   help=f"study name (default {DEFAULT_STUDY}); resumes if it exists")
-    p.add_argument("--trials", type=int, default=20,
-                   help="finished trials the study should have (default 20)")
-    p.add_argument("--duration", type=float, default=300.0, metavar="SECONDS",
-                   help="training time of each trial (default 300)")
-    p.add_argument("--reports", type=int, default=3,
-                   help="validations per trial, each a pruning point (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="sampler seed")
+    p.add_argument("--study", help="study name (config tune.study); resumes if it exists")
+    p.add_argument("--trials", type=int,
+                   help="finished trials the study should have (config tune.trials)")
+    p.add_argument("--duration", type=float, metavar="SECONDS",
+                   help="training time of each trial (config tune.trial_seconds)")
+    p.add_argument("--reports", type=int,
+                   help="validations per trial, each a pruning point (config tune.reports)")
+    p.add_argument("--seed", type=int, help="sampler seed (config tune.seed)")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--show", action="store_true", help="print the study's trials")
     what.add_argument("--apply", action="store_true",
@@ -47,6 +45,13 @@ def add_parser(sub: Any) -> None:
 
 def _tune(ctx: Context, args: argparse.Namespace) -> int:
     from fxconsole.tuning.study import check_study_name
+
+    t = ctx.config.tune
+    for name, default in (("study", t.study), ("trials", t.trials),
+                          ("duration", t.trial_seconds), ("reports", t.reports),
+                          ("seed", t.seed)):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
 
     try:
         check_study_name(args.study)

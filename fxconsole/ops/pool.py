@@ -42,7 +42,7 @@ REGISTRY_SECONDS = 5.0
 
 def program_specs(cfg: Config, ws: Workspace, run: str,
                   config_path: Path | None = None) -> list[ProgramSpec]:
-    """One spec per worker: trainer, collector-1…N, validator, live (as configured).
+    """One spec per worker: trainer, collector-1…N, validator, tuner, live (as configured).
 
     Workers read the same config file as the supervisor (``config_path``, default the
     workspace's) and start with one BLAS/OpenMP/numba thread.
@@ -52,6 +52,8 @@ def program_specs(cfg: Config, ws: Workspace, run: str,
     names += [(f"collector-{i + 1}", "collector") for i in range(s.collectors)]
     if s.validator:
         names.append(("validator", "validator"))
+    if s.tuner:
+        names.append(("tuner", "tuner"))
     if s.live:
         names.append(("live", "live"))
     return [

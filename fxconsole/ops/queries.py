@@ -313,3 +313,38 @@ def _replace_at(row: tuple[Any, ...], index: int, value: Any) -> list[Any]:
 def _json_at(row: tuple[Any, ...], index: int) -> list[Any]:
     """``row`` with its JSON text column at ``index`` decoded (NULL stays None)."""
     return _replace_at(row, index, None if row[index] is None else json.loads(row[index]))
+
+
+@dataclass(frozen=True)
+class TuningTrialRow:
+    """One trial of a tuning study as the console shows it."""
+
+    study: str
+    trial: int
+    run: str
+    state: str
+    value: float | None
+    params: dict[str, Any]
+    note: str
+    ts: float
+
+
+def tuning_trials(conn: sqlite3.Connection, limit: int = 8) -> list[TuningTrialRow]:
+    """The newest study's last ``limit`` trials, newest first (empty without a study)."""
+    newest = conn.execute("SELECT study FROM tuning_trials ORDER BY ts DESC LIMIT 1").fetchone()
+    if newest is None:
+        return []
+    rows = conn.execute(
+        "SELECT study, trial, run, state, value, params, note, ts FROM tuning_trials"
+        " WHERE study = ? ORDER BY trial DESC LIMIT ?", (newest[0], limit)).fetchall()
+    return [TuningTrialRow(str(r[0]), int(r[1]), str(r[2]), str(r[3]),
+                           None if r[4] is None else float(r[4]), _params(r[5]), str(r[6]),
+                           float(r[7])) for r in rows]
+
+
+def _params(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

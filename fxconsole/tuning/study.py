@@ -179,12 +179,14 @@ class StudyRunner:
         conn: the console database (validations, ``tuning_trials``).
         stop: polled during training; true stops the study (the trial re-runs later).
         on_trial: called with each trial's row when it ends (progress output).
+        tick: called on every training step (a worker beats its heartbeat).
     """
 
     request: TuneRequest
     conn: sqlite3.Connection
     stop: Callable[[], bool] = lambda: False
     on_trial: Callable[[TrialRow], None] = lambda row: None
+    tick: Callable[[], None] = lambda: None  # called every training step (heartbeats)
 
     def run(self) -> list[TrialRow]:
         """Optimise until ``request.trials`` trials have finished.
@@ -228,7 +230,11 @@ class StudyRunner:
 
     def _until(self, deadline: float) -> Callable[[object], bool]:
         """A training control hook: go on until ``deadline`` (monotonic) or a stop."""
-        return lambda handle: not self.stop() and time.monotonic() < deadline
+        def go_on(handle: object) -> bool:
+            self.tick()
+            return not self.stop() and time.monotonic() < deadline
+
+        return go_on
 
     def _train_and_validate(self, trial: optuna.Trial, row: TrialRow, cfg: Config) -> float:
         import optuna

@@ -25,7 +25,14 @@ from fxconsole.market.source_info import read_sources
 from fxconsole.ops import queries
 from fxconsole.ops.commands import Command
 from fxconsole.ops.deploy_gate import checkpoint_status
-from fxconsole.ops.queries import EventRow, MetricValue, OrderRow, TradeRow, WorkerRow
+from fxconsole.ops.queries import (
+    EventRow,
+    MetricValue,
+    OrderRow,
+    TradeRow,
+    TuningTrialRow,
+    WorkerRow,
+)
 from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -123,6 +130,7 @@ class ConsoleSnapshot:
     commands: tuple[Command, ...]
     updated: float | None
     synthetic: bool = False  # the configured series' bars are synthetic (data synth)
+    tuning: tuple[TuningTrialRow, ...] = ()  # the newest tuning study's last trials
 
     def value(self, key: str) -> float | None:
         """The latest value of a metric of the run (None if missing or NaN)."""
@@ -265,6 +273,7 @@ def read_snapshot(
         commands=tuple(queries.recent_commands(conn, rows)),
         updated=_newest_update(conn),
         synthetic=any(v.get("synthetic") for v in read_sources(ws.market_db).values()),
+        tuning=tuple(queries.tuning_trials(conn)),
     )
 
 

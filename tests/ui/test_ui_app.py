@@ -13,6 +13,7 @@ from ui_support import RUN, SHA, T0, Store, fake_probe, screen_text, wait_for
 from fxconsole.config import Config, with_overrides
 from fxconsole.market.source_info import record_source
 from fxconsole.ops.commands import Command, enqueue
+from fxconsole.tuning.study import TrialRow, record_trial
 from fxconsole.ui.app import FxConsoleApp
 from fxconsole.ui.screens.confirm import ConfirmScreen, QuitScreen, RollbackScreen
 from fxconsole.ui.screens.help import HelpScreen
@@ -196,6 +197,26 @@ async def test_the_status_bar_says_when_the_data_is_synthetic(make_app: MakeApp,
         await wait_for(pilot, lambda: "synthetic data" in screen_text(app))
         record_source(store.ws.market_db, "GBPJPY", "M1", "/data/gbpjpy.csv", replaced=True)
         await wait_for(pilot, lambda: "synthetic data" not in screen_text(app))
+
+
+async def test_the_validation_panel_lists_the_newest_tuning_study(make_app: MakeApp,
+                                                                    store: Store) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 90)) as pilot:
+        await started(pilot)
+        await pilot.press("3")
+        await pilot.pause()
+        assert "tuning study" not in screen_text(app)  # no study: nothing shown
+        params = {"ppo.gamma": 0.99, "ppo.mask_actions": True, "env.reward": "mtm"}
+        record_trial(store.conn, "s1", TrialRow(0, "COMPLETE", 0.42, params, "tune-s1-000",
+                                                None))
+        record_trial(store.conn, "s1", TrialRow(1, "PRUNED", -0.3, params, "tune-s1-001",
+                                                None, "pruned after report 1"))
+        await wait_for(pilot, lambda: "tuning study s1" in screen_text(app))
+        text = screen_text(app)
+        assert "last 2 trials (2 finished) · every trial counts in K" in text
+        assert "#1 pruned   SQN  -0.30 reward=mtm γ=0.99 mask=on · pruned after report 1" in text
+        assert "#0 complete SQN  +0.42" in text
 
 
 async def test_the_picker_lists_the_runs_checkpoints(make_app: MakeApp) -> None:

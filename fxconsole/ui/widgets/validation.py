@@ -16,6 +16,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import var
 from textual.widgets import Static
 
+from fxconsole.ops.queries import TuningTrialRow
 from fxconsole.ui import format as fmt
 from fxconsole.ui.chart import AXIS_WIDTH, BAND_INNER, BAND_OUTER, LINE, MEDIAN, equity_chart
 from fxconsole.ui.data import ConsoleSnapshot, ValidationView
@@ -147,6 +148,33 @@ def final_verdict(v: ValidationView) -> tuple[str, bool]:
     return str(report.get("split", v.split)), bool(verdict.get("validated", v.validated))
 
 
+TUNED_NAMES = {"ppo.learning_rate": "lr", "ppo.n_steps": "n", "ppo.batch_size": "batch",
+               "ppo.gamma": "γ", "ppo.ent_coef": "ent", "ppo.net_arch": "net",
+               "ppo.mask_actions": "mask", "env.reward": "reward"}
+
+
+def tuning_text(trials: tuple[TuningTrialRow, ...]) -> Text:
+    """The newest tuning study's last trials, a line each (empty without a study)."""
+    if not trials:
+        return Text()
+    finished = [t for t in trials if t.state in ("COMPLETE", "PRUNED")]
+    text = Text(f"tuning study {trials[0].study} · last {len(trials)} trials "
+                f"({len(finished)} finished) · every trial counts in K\n", style="bold")
+    for t in trials:
+        params = " ".join(f"{TUNED_NAMES.get(k, k)}={_short(v)}" for k, v in
+                          sorted(t.params.items()))
+        note = f" · {t.note}" if t.note else ""
+        text.append(f"#{t.trial} {t.state.lower():<8} SQN {fmt.num(t.value, '+.2f'):>6} "
+                    f"{params}{note}\n")
+    return text
+
+
+def _short(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 class ValidationPanel(VerticalScroll):
     """The newest validation of the run."""
 
@@ -160,6 +188,7 @@ class ValidationPanel(VerticalScroll):
             yield Static(id="validation-mc")
         yield Static(id="validation-honesty")
         yield Static(id="validation-reasons")
+        yield Static(id="validation-tuning")
         yield Static(id="validation-chart")
 
     def on_resize(self) -> None:
@@ -168,7 +197,11 @@ class ValidationPanel(VerticalScroll):
             self._draw_chart(self.snapshot.validation)
 
     def watch_snapshot(self, snap: ConsoleSnapshot | None) -> None:
-        """Redraw from the snapshot's validation (if it changed)."""
+        """Redraw from the snapshot's validation and tuning trials (if they changed)."""
+        trials = () if snap is None else snap.tuning
+        tuning = self.query_one("#validation-tuning", Static)
+        if changed(tuning, trials):
+            tuning.update(tuning_text(trials))
         v = None if snap is None else snap.validation
         if v is None or not changed(self, v):
             return
