@@ -190,7 +190,9 @@ def test_workers_do_their_jobs(deployed_and_killed: tuple[Path, subprocess.Popen
     # validator: periodic checkpoints and candidates get validated and recorded
     wait_for("a validation row", lambda: query(ws, "SELECT 1 FROM validations LIMIT 1"),
              timeout=90)
-    assert query(ws, "SELECT 1 FROM events WHERE kind = 'validation' LIMIT 1")
+    # its event follows the row (the worker's writer flushes it after the promotion)
+    wait_for("a validation event",
+             lambda: query(ws, "SELECT 1 FROM events WHERE kind = 'validation' LIMIT 1"))
     # collector: out-of-sample episodes with the newest checkpoint
     wait_for("collector episodes",
              lambda: query(ws, "SELECT 1 FROM episodes WHERE source = 'collect' LIMIT 1"))

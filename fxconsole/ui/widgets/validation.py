@@ -202,6 +202,7 @@ class ValidationPanel(VerticalScroll):
         tuning = self.query_one("#validation-tuning", Static)
         if changed(tuning, trials):
             tuning.update(tuning_text(trials))
+            tuning.display = bool(trials)  # no study: no line
         v = None if snap is None else snap.validation
         if v is None or not changed(self, v):
             return
