@@ -221,8 +221,12 @@ class StudyRunner:
         trial.set_user_attr("run", run)
         row = TrialRow(trial.number, "RUNNING", None, params, run, None)
         record_trial(self.conn, req.study, row)  # in the study's K before it validates
+        import optuna
+
         try:
             return self._train_and_validate(trial, row, configured(req.config, params))
+        except optuna.TrialPruned:
+            raise  # recorded as PRUNED already; Optuna's business from here
         except Exception as exc:
             logger.exception("trial %d (%s) failed", trial.number, run)
             record_trial(self.conn, req.study, _with(row, "FAIL", math.nan, str(exc)))
