@@ -20,6 +20,8 @@ from typing import Any, get_type_hints
 from fxconsole.timeutil import TIMEFRAME_SECONDS
 
 CONFIG_FILE = "fxconsole.toml"
+REWARDS = ("amddp1", "mtm")  # SPEC §4's reward variants (env.reward)
+AUTO_DEPLOY_MODES = ("auto", "validated", "off")  # live.auto_deploy
 ENV_PREFIX = "FXCONSOLE_"
 
 
@@ -94,7 +96,7 @@ class EnvConfig:
     reward: str = _opt(
         "mtm", "reward: amddp1 (entry bonus, idle penalty, pips − dd penalty at close) or "
         "mtm (mark to market: the change of the open trade's pips each step)",
-        choices=("amddp1", "mtm"),
+        choices=REWARDS,
     )
 
 
@@ -238,7 +240,7 @@ class LiveConfig:
     auto_deploy: str = _opt(
         "auto", "trade the run's newest validated checkpoint by itself: auto = on the paper "
         "broker only, validated = on any broker (OANDA included), off = never",
-        choices=("auto", "validated", "off"),
+        choices=AUTO_DEPLOY_MODES,
     )
     unknown_grace_seconds: float = _opt(
         30.0, "an UNKNOWN order not found this long after it became UNKNOWN is NOT_FOUND "

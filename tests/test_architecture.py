@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1] / "fxconsole"
 # timeutil, workspace, fsutil, sqlitetx) are the foundation every package may use.
 LAYERS: list[set[str]] = [
     {"cli"},
-    {"ui", "tuning"},  # tuning: studies over training runs, validated through ops
+    {"ui"},
+    {"tuning"},  # studies over training runs, validated through ops
     {"ops"},
     {"cluster", "live", "evaluation"},
     {"agents", "brokers"},

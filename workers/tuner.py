@@ -26,10 +26,7 @@ def main(rt: WorkerRuntime) -> None:
     def on_trial(row: TrialRow) -> None:
         nonlocal finished
         finished += 1
-        value = "—" if row.value is None else f"{row.value:+.2f}"
-        rt.writer.event("info", "tuning", f"study {t.study}: trial {row.number} "
-                        f"{row.state.lower()}, validation SQN {value} ({row.run})"
-                        f"{' · ' + row.note if row.note else ''}",
+        rt.writer.event("info", "tuning", f"study {t.study}: {row.describe()}",
                         {"study": t.study, "trial": row.number, "run": row.run})
         rt.beat(finished, force=True)
 

@@ -29,6 +29,7 @@ from fxconsole.workspace import Workspace
 F32 = npt.NDArray[np.float32]
 Legal = npt.NDArray[np.bool_]  # (n, 4): the actions each position allows (SPEC §4)
 Actions = npt.NDArray[np.int64]
+UNLIMITED_TIMESTEPS = 10**12  # a step budget for runs that a clock or a stop ends
 
 
 Observations = F32 | MuZeroBatch  # "ppo": (n, 17); "muzero": the window and the position

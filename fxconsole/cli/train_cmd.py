@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from fxconsole.agents.base import RunStart, TrainResult
 
 console = Console()
-UNLIMITED_TIMESTEPS = 10**12  # --duration without --timesteps: the clock ends the run
 
 
 def add_parser(sub: Any) -> None:
@@ -144,6 +143,8 @@ def _train(ctx: Context, args: argparse.Namespace) -> int:
         raise CliError(f"--duration {args.duration}: must be a number of seconds > 0")
     timesteps = args.timesteps
     if timesteps is None and args.duration is not None:
+        from fxconsole.agents.base import UNLIMITED_TIMESTEPS
+
         timesteps = UNLIMITED_TIMESTEPS  # the clock ends it
     sinks = RunSinks(timesteps or cfg.train.timesteps, args.duration)
     stop = {"requested": False}

@@ -68,7 +68,7 @@ def _tune(ctx: Context, args: argparse.Namespace) -> int:
 
 def _run(ctx: Context, args: argparse.Namespace) -> int:
     from fxconsole.ops.db import connect
-    from fxconsole.tuning.study import Interrupted, StudyRunner, TuneRequest
+    from fxconsole.tuning.study import STORAGE_FILE, Interrupted, StudyRunner, TuneRequest
 
     if args.trials < 1:
         raise CliError(f"--trials {args.trials}: must be ≥ 1")
@@ -91,7 +91,7 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
     request = TuneRequest(ctx.config, ctx.workspace, args.study, args.trials, args.duration,
                           args.reports, args.seed, args.agent)
     console.print(f"study {args.study}: {args.trials} trials of {args.duration:,.0f} s, "
-                  f"{args.reports} validations each → {ctx.workspace.root / 'tuning.db'}")
+                  f"{args.reports} validations each → {ctx.workspace.root / STORAGE_FILE}")
     conn = connect(ctx.workspace.console_db)
     previous = signal.signal(signal.SIGINT, on_signal)
     try:
@@ -110,15 +110,13 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _print_trial(row: TrialRow) -> None:
-    value = "—" if row.value is None else f"{row.value:+.2f}"
-    console.print(f"trial {row.number} {row.state.lower()}: validation SQN {value} "
-                  f"({row.run}){' · ' + row.note if row.note else ''}")
+    console.print(row.describe())
 
 
 def _rows(ctx: Context, study: str) -> list[TrialRow]:
-    from fxconsole.tuning.study import open_study, rows
+    from fxconsole.tuning.study import STORAGE_FILE, open_study, rows
 
-    if not (ctx.workspace.root / "tuning.db").exists():
+    if not (ctx.workspace.root / STORAGE_FILE).exists():
         raise CliError(f"no tuning studies in {ctx.workspace.root}: run `fxconsole tune` "
                        "first")
     try:
@@ -134,31 +132,18 @@ def _show(ctx: Context, study: str) -> int:
     return 0
 
 
-SHORT_NAMES = {"ppo.learning_rate": "lr", "ppo.n_steps": "n_steps", "ppo.batch_size": "batch",
-               "ppo.gamma": "γ", "ppo.ent_coef": "ent", "ppo.net_arch": "net",
-               "ppo.mask_actions": "mask", "env.reward": "reward"}
-
-
 def _table(study: str, trials: list[TrialRow]) -> Table:
+    from fxconsole.tuning.space import short_params
+
     table = Table(title=f"study {study}: {len(trials)} trials", box=box.SIMPLE_HEAD)
     for name in ("#", "state", "SQN", "time", "parameters"):
         table.add_column(name, justify="right" if name in ("#", "SQN", "time") else "left")
     for t in trials:
-        params = " ".join(f"{SHORT_NAMES.get(k, k)}={_short(v)}"
-                          for k, v in sorted(t.params.items()))
         table.add_row(str(t.number), t.state.lower(),
                       "—" if t.value is None else f"{t.value:+.2f}",
                       "—" if t.seconds is None else f"{t.seconds:,.0f} s",
-                      params + (f" · {t.note}" if t.note else ""))
+                      short_params(t.params) + (f" · {t.note}" if t.note else ""))
     return table
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
 
 
 def _print_winner(study: str, trials: list[TrialRow]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MODES = ("auto", "validated", "off")
+from fxconsole.config import AUTO_DEPLOY_MODES as MODES
 
 
 def enabled(mode: str, broker: str) -> bool:

@@ -23,7 +23,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from fxconsole.config import EnvConfig
+from fxconsole.config import REWARDS, EnvConfig
 from fxconsole.market.bars import F64
 from fxconsole.market.features import N_FEATURES
 
@@ -82,8 +82,7 @@ _END_OF_EPISODE_FIELDS = 29
 P_REWARD = 29  # REWARD_AMDDP1 or REWARD_MTM
 STATE_SIZE = 30
 
-REWARDS = ("amddp1", "mtm")  # SPEC §4's reward variants, by their env.reward names
-REWARD_AMDDP1, REWARD_MTM = 0, 1
+REWARD_AMDDP1, REWARD_MTM = REWARDS.index("amddp1"), REWARDS.index("mtm")
 
 _FIRST_EPISODE_FIELD = S_SIDE
 

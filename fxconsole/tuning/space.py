@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Protocol
 
-from fxconsole.config import Config, with_overrides
+from fxconsole.config import REWARDS, Config, with_overrides
 
 N_STEPS = (256, 512, 1024, 2048)
 BATCH_SIZES = (64, 128, 256)
 NET_ARCHS = ("64,64", "128,128", "256,256")
-REWARDS = ("amddp1", "mtm")
 
 
 class Suggester(Protocol):
@@ -70,3 +69,19 @@ def configured(cfg: Config, params: dict[str, Any]) -> Config:
     for section, values in by_section(params).items():
         cfg = with_overrides(cfg, section, **values)
     return cfg
+
+
+SHORT_NAMES = {"ppo.learning_rate": "lr", "ppo.n_steps": "n_steps", "ppo.batch_size": "batch",
+               "ppo.gamma": "γ", "ppo.ent_coef": "ent", "ppo.net_arch": "net",
+               "ppo.mask_actions": "mask", "env.reward": "reward"}
+
+
+def short_params(params: dict[str, Any]) -> str:
+    """A trial's parameters on one line: ``reward=mtm γ=0.98 mask=on …`` (sorted by name)."""
+    return " ".join(f"{SHORT_NAMES.get(k, k)}={_short(v)}" for k, v in sorted(params.items()))
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fxconsole.agents.base import UNLIMITED_TIMESTEPS
 from fxconsole.agents.manifest import validate_name
 from fxconsole.config import Config
 from fxconsole.ops.db import transaction
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STORAGE_FILE = "tuning.db"
-UNLIMITED_TIMESTEPS = 10**12  # a trial's chunks are ended by the clock
 HEARTBEAT_SECONDS = 60
 FINISHED = ("COMPLETE", "PRUNED")
 
@@ -89,6 +89,12 @@ class TrialRow:
     seconds: float | None
     note: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line: ``trial 3 pruned, validation SQN +0.12 (tune-s-003) · why``."""
+        value = "—" if self.value is None else f"{self.value:+.2f}"
+        return (f"trial {self.number} {self.state.lower()}, validation SQN {value} "
+                f"({self.run}){' · ' + self.note if self.note else ''}")
 
 
 def check_study_name(name: str) -> str:
@@ -216,7 +222,7 @@ class StudyRunner:
 
     def _objective(self, trial: optuna.Trial) -> float:
         req = self.request
-        params = {**sample(trial)}
+        params = sample(trial)
         run = trial_run(req.study, trial.number)
         trial.set_user_attr("run", run)
         row = TrialRow(trial.number, "RUNNING", None, params, run, None)

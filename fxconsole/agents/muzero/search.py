@@ -220,10 +220,11 @@ def _select_action(t: _Trees, i: int, node: int, legal: B8 | None) -> int:
     """pUCT (SPEC §7) over the node's actions; at the root only the legal ones."""
     n = t.n_a[i, node]
     total = int(n.sum())
-    c = PB_C_INIT + math.log((total + PB_C_BASE + 1) / PB_C_BASE)
-    score = t.normalised_q(i, node) + t.prior[i, node] * math.sqrt(total) / (1 + n) * c
     if total == 0:  # nothing visited yet: the prior decides
-        score = t.prior[i, node].copy()
+        score = t.prior[i, node]
+    else:
+        c = PB_C_INIT + math.log((total + PB_C_BASE + 1) / PB_C_BASE)
+        score = t.normalised_q(i, node) + t.prior[i, node] * math.sqrt(total) / (1 + n) * c
     if legal is not None:
         score = np.where(legal, score, -np.inf)
     return int(np.argmax(score))

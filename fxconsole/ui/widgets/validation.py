@@ -17,6 +17,7 @@ from textual.reactive import var
 from textual.widgets import Static
 
 from fxconsole.ops.queries import TuningTrialRow
+from fxconsole.tuning.space import short_params
 from fxconsole.ui import format as fmt
 from fxconsole.ui.chart import AXIS_WIDTH, BAND_INNER, BAND_OUTER, LINE, MEDIAN, equity_chart
 from fxconsole.ui.data import ConsoleSnapshot, ValidationView
@@ -148,11 +149,6 @@ def final_verdict(v: ValidationView) -> tuple[str, bool]:
     return str(report.get("split", v.split)), bool(verdict.get("validated", v.validated))
 
 
-TUNED_NAMES = {"ppo.learning_rate": "lr", "ppo.n_steps": "n", "ppo.batch_size": "batch",
-               "ppo.gamma": "γ", "ppo.ent_coef": "ent", "ppo.net_arch": "net",
-               "ppo.mask_actions": "mask", "env.reward": "reward"}
-
-
 def tuning_text(trials: tuple[TuningTrialRow, ...]) -> Text:
     """The newest tuning study's last trials, a line each (empty without a study)."""
     if not trials:
@@ -161,18 +157,11 @@ def tuning_text(trials: tuple[TuningTrialRow, ...]) -> Text:
     text = Text(f"tuning study {trials[0].study} · last {len(trials)} trials "
                 f"({len(finished)} finished) · every trial counts in K\n", style="bold")
     for t in trials:
-        params = " ".join(f"{TUNED_NAMES.get(k, k)}={_short(v)}" for k, v in
-                          sorted(t.params.items()))
+        params = short_params(t.params)
         note = f" · {t.note}" if t.note else ""
         text.append(f"#{t.trial} {t.state.lower():<8} SQN {fmt.num(t.value, '+.2f'):>6} "
                     f"{params}{note}\n")
     return text
-
-
-def _short(value: object) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 class ValidationPanel(VerticalScroll):
