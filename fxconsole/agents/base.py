@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +48,17 @@ class Policy(Protocol):
 
     def __call__(self, obs: Observations, legal: Legal) -> Actions:
         """The action of each observation."""
+        ...
+
+
+@runtime_checkable
+class PreparesSessions(Protocol):
+    """A Policy that can encode the bars of sessions it is about to play in one pass
+    (MuZero's TCN depends on the bars only); backtests call it before the first step."""
+
+    def prepare_sessions(self, table: npt.NDArray[np.float64], starts: Actions,
+                         length: int) -> None:
+        """Encode the bars of the sessions ``starts[i] … starts[i] + length − 1``."""
         ...
 
 
@@ -87,6 +98,10 @@ class TrainRequest:
         resume: a checkpoint to continue from (``resolve_checkpoint`` syntax).
         control: called every step; False ends training after saving ``latest``.
         on_start: called once before learning.
+        self_play: whether an agent with actors (MuZero) also plays episodes itself;
+            False when collector workers feed it.
+        collectors: self-play processes the training call starts itself (the CLI's
+            ``--collectors``); 0 under the supervisor, whose collectors are workers.
     """
 
     config: Config
@@ -97,6 +112,8 @@ class TrainRequest:
     resume: str | None = None
     control: Callable[[TrainingHandle], bool] | None = None
     on_start: Callable[[RunStart], None] | None = None
+    self_play: bool = True
+    collectors: int = 0
 
 
 @dataclass(frozen=True)

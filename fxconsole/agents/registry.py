@@ -18,6 +18,7 @@ from fxconsole.trading.spaces import observation_spec
 # name → (module, class): the agent's module must be cheap to import (no torch at import).
 AGENTS: dict[str, tuple[str, str]] = {
     "ppo": ("fxconsole.agents.ppo.agent", "PPOAgent"),
+    "muzero": ("fxconsole.agents.muzero.agent", "MuZeroAgent"),
 }
 
 

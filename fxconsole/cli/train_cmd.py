@@ -39,8 +39,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--run", help="run name (default: new, or the resumed run's)")
     p.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue from a checkpoint: RUN, RUN/TAG, a manifest or a folder")
-    p.add_argument("--n-envs", type=int, help="environments per process (config ppo.n_envs)")
-    p.add_argument("--seed", type=int, help="random seed (config ppo.seed)")
+    p.add_argument("--n-envs", type=int,
+                   help="environments per process (ppo.n_envs; MuZero: muzero.envs)")
+    p.add_argument("--seed", type=int, help="random seed (config ppo.seed / muzero.seed)")
+    p.add_argument("--collectors", type=int, default=0, metavar="N",
+                   help="MuZero: self-play processes beside the learner (0: the learner "
+                   "plays its own episodes)")
     p.set_defaults(handler=_train)
 
 
@@ -63,11 +67,7 @@ class ProgressSink:
 
     def write(self, step: int, values: dict[str, float]) -> None:
         """Render one progress update."""
-        line = (f"{values.get('train/fps', 0):,.0f} steps/s · trades "
-                f"{values.get('rollout/trades', 0):,.0f} · win "
-                f"{values.get('rollout/win_rate', 0):.1%} · exp "
-                f"{values.get('rollout/expectancy', 0):+.2f} pips · phase "
-                f"{values.get('train/phase', 1):.0f} w {values.get('train/loser_weight', 0):.2f}")
+        line = progress_line(values)
         done: float = min(step - self.start, self.total)
         if self.duration is not None:
             done = min(time.monotonic() - self.began, self.duration)
@@ -84,6 +84,25 @@ class ProgressSink:
     def close(self) -> None:
         """Stop the live bar."""
         self.bar.stop()
+
+
+def progress_line(values: dict[str, float]) -> str:
+    """The progress line of a metrics snapshot: MuZero's (episodes/h, loss terms) or PPO's."""
+    trades = (f"trades {values.get('rollout/trades', 0):,.0f} · win "
+              f"{values.get('rollout/win_rate', 0):.1%} · exp "
+              f"{values.get('rollout/expectancy', 0):+.2f} pips")
+    if "train/episodes_per_hour" in values:
+        losses = " ".join(f"{name[0] if name != 'afterstate_value' else 'q'} "
+                          f"{values[f'train/{name}_loss']:.2f}"
+                          for name in ("policy", "value", "reward", "chance",
+                                       "afterstate_value")
+                          if f"train/{name}_loss" in values)
+        return (f"{values['train/episodes_per_hour']:,.0f} episodes/h · "
+                f"{values.get('train/updates_per_s', 0):.1f} updates/s · {trades} · "
+                f"trade ratio {values.get('rollout/trade_ratio', 0):.0%}"
+                + (f" · loss {losses}" if losses else ""))
+    return (f"{values.get('train/fps', 0):,.0f} steps/s · {trades} · phase "
+            f"{values.get('train/phase', 1):.0f} w {values.get('train/loser_weight', 0):.2f}")
 
 
 class RunSinks:
@@ -123,9 +142,20 @@ def _config_for(ctx: Context, args: argparse.Namespace) -> Config:
     overrides = {k: v for k, v in (("n_envs", args.n_envs), ("seed", args.seed)) if v is not None}
     try:
         cfg = with_overrides(ctx.config, "ppo", **overrides) if overrides else ctx.config
+        mz = {k: v for k, v in (("envs", args.n_envs), ("seed", args.seed)) if v is not None}
+        if mz:
+            cfg = with_overrides(cfg, "muzero", **mz)
         return with_overrides(cfg, "train", agent=args.agent) if args.agent else cfg
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+
+
+def _check_collectors(cfg: Config, collectors: int) -> None:
+    if collectors < 0 or collectors > 16:
+        raise CliError(f"--collectors {collectors}: allowed 0 … 16")
+    if collectors and cfg.train.agent != "muzero":
+        raise CliError("--collectors: only the muzero agent has self-play collectors "
+                       f"(agent is {cfg.train.agent}; add --agent muzero)")
 
 
 def _train(ctx: Context, args: argparse.Namespace) -> int:
@@ -134,6 +164,7 @@ def _train(ctx: Context, args: argparse.Namespace) -> int:
     from fxconsole.agents.registry import get_agent
 
     cfg = _config_for(ctx, args)
+    _check_collectors(cfg, args.collectors)
     if args.timesteps is not None and args.timesteps < 1:
         raise CliError(f"--timesteps {args.timesteps}: must be ≥ 1")
     if not ctx.workspace.market_db.exists():
@@ -174,7 +205,7 @@ def _train(ctx: Context, args: argparse.Namespace) -> int:
     try:
         result = get_agent(cfg.train.agent).train(TrainRequest(
             cfg, ctx.workspace, sinks, timesteps, args.run, args.resume,
-            control=go_on, on_start=on_start))
+            control=go_on, on_start=on_start, collectors=args.collectors))
     except (CheckpointError, LookupError, ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -194,10 +225,18 @@ def _summary(result: TrainResult) -> None:
         ("trades (run total)", f"{m.get('rollout/trades', 0):,.0f}"),
         (f"last {r.trades} trades", f"win {r.win_rate:.1%} · exp {r.expectancy:+.2f} pips · "
          f"avg win {r.avg_win:+.2f} / loss {r.avg_loss:+.2f} · SQN {r.sqn:.2f}"),
-        ("gate threshold", f"{result.gate_sigma_pips:.3f} pips σ20 · gate rate "
-         f"{m.get('rollout/gate_rate', 0):.1%}"),
-        ("weighting", f"phase {m.get('train/phase', 1):.0f} · loser weight "
-         f"{m.get('train/loser_weight', 0):.2f}"),
+        ("gate threshold", f"{result.gate_sigma_pips:.3f} pips σ20"
+         + (f" · gate rate {m['rollout/gate_rate']:.1%}" if "rollout/gate_rate" in m else "")),
+    ]
+    if "train/episodes" in m:  # MuZero
+        rows.append(("self-play", f"{m['train/episodes']:,.0f} episodes · "
+                     f"{m.get('train/updates', 0):,.0f} updates · replay "
+                     f"{m.get('replay/size', 0):,.0f} transitions "
+                     f"({m.get('replay/in_trade', 0):.0%} in a trade)"))
+    else:
+        rows.append(("weighting", f"phase {m.get('train/phase', 1):.0f} · loser weight "
+                     f"{m.get('train/loser_weight', 0):.2f}"))
+    rows += [
         ("checkpoints", str(result.run_dir)),
         ("resume with", f"fxconsole train --resume {result.run}"),
     ]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fxconsole.agents.base import Actions, Legal, Observations, Policy
+from fxconsole.agents.base import Actions, Legal, Observations, Policy, PreparesSessions
 from fxconsole.config import Config
 from fxconsole.timeutil import iso_utc
 from fxconsole.trading import core
@@ -98,9 +98,12 @@ def play_spreads(policy: Policy, data: MarketData, starts: npt.NDArray[np.int64]
     windows = [o for o in parts if isinstance(o, MuZeroBatch)]
     if windows:
         obs = MuZeroBatch(np.concatenate([o.temporal for o in windows]),
-                          np.concatenate([o.static for o in windows]))
+                          np.concatenate([o.static for o in windows]),
+                          np.concatenate([o.rows for o in windows if o.rows is not None]))
     else:
         obs = np.concatenate([o for o in parts if not isinstance(o, MuZeroBatch)])
+    if isinstance(policy, PreparesSessions) and n:
+        policy.prepare_sessions(data.table, starts, cfg.data.session_bars)
     closed = np.empty((states.shape[0], TRADE_ROW), dtype=np.float64)
     trades: list[list[dict[str, Any]]] = [[] for _ in spreads]
     for _ in range(cfg.data.session_bars):

@@ -59,10 +59,15 @@ def trade_record(fields: F64 | list[float], ts: I64) -> dict[str, Any]:
 
 
 class MuZeroBatch(NamedTuple):
-    """MuZero observations of a batch (SPEC §4): ``temporal`` (n, 32, 9), ``static`` (n, 6)."""
+    """MuZero observations of a batch (SPEC §4): ``temporal`` (n, 32, 9), ``static`` (n, 6).
+
+    ``rows`` (n,), where known, is the table row of each window's last bar: a policy
+    whose bar encoding depends on the bars only may look it up instead of recomputing it.
+    """
 
     temporal: F32
     static: F32
+    rows: I64 | None = None
 
 
 def new_batch(starts: I64, cfg: Config, data: MarketData,
@@ -78,7 +83,8 @@ def new_batch(starts: I64, cfg: Config, data: MarketData,
     elif kind == "muzero":
         obs = MuZeroBatch(
             np.empty((n, core.TEMPORAL_BARS, core.TEMPORAL_FEATURES), dtype=np.float32),
-            np.empty((n, core.N_POSITION), dtype=np.float32))
+            np.empty((n, core.N_POSITION), dtype=np.float32),
+            np.empty(n, dtype=np.int64))
     else:
         raise ValueError(f"unknown observation kind {kind!r}; allowed: ppo, muzero")
     for i, start in enumerate(starts):
@@ -91,18 +97,22 @@ def observe_batch(table: F64, states: F64, obs: F32 | MuZeroBatch) -> None:
     """Write every session's observation of its current bar into ``obs``."""
     if isinstance(obs, MuZeroBatch):
         _write_muzero_batch(table, states, obs.temporal, obs.static)
+        if obs.rows is not None:
+            obs.rows[:] = states[:, core.S_START] + states[:, core.S_STEP]
     else:
         _write_ppo_batch(table, states, obs)
 
 
 def step_batch(actions: I64, table: F64, states: F64, obs: F32 | MuZeroBatch,
-               trades: F64) -> int:
+               trades: F64, rewards: F64 | None = None) -> int:
     """Step every session once with its action, then write the observations into ``obs``.
 
     Each trade that closed is copied to the next row of ``trades`` (its fields, then the
-    session's position in the batch). Returns the number of such rows.
+    session's position in the batch). Returns the number of such rows. ``rewards``, if
+    given, receives each session's reward of the step (SPEC §4).
     """
-    n = _step_batch(actions, table, states, trades)
+    out = rewards if rewards is not None else np.empty(states.shape[0], dtype=np.float64)
+    n = _step_batch(actions, table, states, trades, out)
     observe_batch(table, states, obs)
     return n
 
@@ -129,11 +139,13 @@ def _write_muzero_batch(table: F64, states: F64, temporal: F32,
 
 
 @numba.njit(cache=True)
-def _step_batch(actions: I64, table: F64, states: F64, trades: F64) -> int:  # pragma: no cover
+def _step_batch(actions: I64, table: F64, states: F64, trades: F64,
+                rewards: F64) -> int:  # pragma: no cover
     """Step every session once, no observation; closed trades as :func:`step_batch`."""
     n_closed = 0
     for i in range(states.shape[0]):
-        _, closed = core.apply_step(actions[i], table, states[i])
+        reward, closed = core.apply_step(actions[i], table, states[i])
+        rewards[i] = reward
         if closed:
             for j in range(TRADE_FIELDS):
                 trades[n_closed, j] = states[i, core.T_SIDE + j]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from fxconsole.config import DataConfig
 from fxconsole.market.bars import F64, I64, Bars, pip_size
@@ -154,6 +155,16 @@ class MarketData:
             raise ValueError("attach_bars: the bars' timestamps differ from the series'")
         self._derived["ohlc"] = (bars.open, bars.high, bars.low)
 
+    def outcome(self) -> npt.NDArray[np.int8]:
+        """The market outcome label of each row (SPEC §2; −1 where undefined): a training
+        target of MuZero's chance nodes, never an observation. Computed once."""
+        if "outcome" not in self._derived:
+            from fxconsole.market.features import compute_outcome
+
+            self._derived["outcome"] = compute_outcome(self.close, self.sigma20, self.pip)
+        out: npt.NDArray[np.int8] = self._derived["outcome"]
+        return out
+
     def all_starts(self) -> I64:
         """Every valid session start, of any split or straddling two, ascending."""
         key = "all_starts"
@@ -191,7 +202,8 @@ class MarketData:
         data = copy.copy(self)
         object.__setattr__(data, "sessions", {split: _starts(split, sessions.get(split), len(self))
                                               for split in SPLITS})
-        kept = {k: v for k, v in self._derived.items() if k in ("table", "ohlc", "straddling")}
+        kept = {k: v for k, v in self._derived.items()
+                if k in ("table", "ohlc", "straddling", "outcome")}
         object.__setattr__(data, "_derived", kept)
         return data
 

@@ -114,11 +114,11 @@ def test_a_checkpoint_of_another_observation_kind_is_refused(tmp_path: Path) -> 
         load_policy(path)
 
 
-def test_config_refuses_the_muzero_observation_until_an_agent_consumes_it() -> None:
-    with pytest.raises(ConfigError, match=r"env.observation = 'muzero': no agent consumes"):
-        with_overrides(CFG, "env", observation="muzero")
-    with pytest.raises(ConfigError, match=r"train.agent = 'muzero' is not allowed"):
-        with_overrides(CFG, "train", agent="muzero")
+def test_config_takes_the_muzero_agent_and_refuses_unknown_ones() -> None:
+    assert with_overrides(CFG, "train", agent="muzero").train.agent == "muzero"
+    assert with_overrides(CFG, "env", observation="muzero").env.observation == "muzero"
+    with pytest.raises(ConfigError, match=r"train.agent = 'alien' is not allowed"):
+        with_overrides(CFG, "train", agent="alien")
 
 
 class RecordingPolicy:
