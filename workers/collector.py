@@ -1,13 +1,18 @@
-"""The collector: plays greedy out-of-sample episodes with the newest checkpoint.
+"""The collector: plays episodes with the newest checkpoint of the run.
 
-For PPO these are sessions of the validation split of the checkpoint's pinned window
-(SPEC §6.1), played with its pinned env: a continuous trade stream beside the training
-metrics. It reloads when a newer checkpoint appears.
+For PPO these are greedy sessions of the validation split of the checkpoint's pinned
+window (SPEC §6.1), played with its pinned env: a continuous out-of-sample trade stream
+beside the training metrics. For MuZero (``train.agent = "muzero"``) the collector is a
+self-play actor: it plays train-split sessions with the search's exploration and writes
+them as episode shards for the trainer (DESIGN.md "Agents"). Both reload when a newer
+``latest`` appears.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -29,6 +34,9 @@ SPLIT = "validation"
 
 def main(rt: WorkerRuntime) -> None:
     """Loop: reload the newest checkpoint if it changed, play a batch of sessions, pause."""
+    if rt.config.train.agent == "muzero":
+        self_play(rt)
+        return
     cfg = rt.config
     store_data = load_market_data(rt.workspace.market_db, cfg.data.symbol, cfg.data.timeframe)
     data, play_cfg = store_data, cfg
@@ -97,3 +105,57 @@ def play_batch(rt: WorkerRuntime, actor: Policy, data: MarketData,
                                     "collect/expectancy": m.expectancy,
                                     "collect/win_rate": m.win_rate, "collect/sqn": m.sqn})
     return result.sessions
+
+
+def self_play(rt: WorkerRuntime) -> None:
+    """MuZero self-play: shards for the trainer; episodes and throughput for the console."""
+    import torch
+
+    from fxconsole.agents.muzero.actor import SelfPlayActor
+    from fxconsole.agents.muzero.selfplay import SearchStats
+
+    torch.set_num_threads(rt.config.train.torch_threads)
+    ws = rt.workspace
+    actor = SelfPlayActor(rt.config, ws.checkpoints_dir, ws.market_db, rt.run, rt.name)
+    started, episodes, steps = time.monotonic(), 0, 0
+    blocked = ""
+    while not rt.stop.is_set():
+        rt.beat(episodes)
+        try:
+            ready = actor.reload()
+        except PinError as exc:  # its pinned window changed: playing it would mislead
+            if actor.latest.exists() and read_manifest(actor.latest).sha256 != blocked:
+                blocked = read_manifest(actor.latest).sha256
+                logger.error("not playing %s: %s", actor.latest, exc)
+                rt.writer.event("error", "collector", f"not playing {actor.latest.name}: {exc}",
+                                {})
+            rt.sleep(2.0)
+            continue
+        if not ready:
+            rt.sleep(1.0)
+            continue
+        played = actor.play(on_step=functools.partial(_beat_on, rt, episodes))
+        if played is None:
+            continue
+        for ep in played.episodes:
+            pips = ep.pips()
+            rt.writer.episode(reward=float(ep.rewards.sum()), trades=len(ep.trades), pips=pips,
+                              length=len(ep))
+        episodes += len(played.episodes)
+        steps += sum(len(ep) for ep in played.episodes)
+        elapsed = max(time.monotonic() - started, 1e-9)
+        stats = actor.player.stats.metrics() if actor.player is not None else {}
+        if actor.player is not None:
+            actor.player.stats = SearchStats()
+        rt.writer.write(episodes, {"selfplay/episodes": float(episodes),
+                                   "selfplay/episodes_per_hour": episodes * 3600.0 / elapsed,
+                                   "selfplay/steps_per_s": steps / elapsed,
+                                   "selfplay/checkpoint_timesteps":
+                                       float(played.checkpoint_timesteps),
+                                   **{f"selfplay/{k.split('/')[-1]}": v
+                                      for k, v in stats.items()}})
+
+
+def _beat_on(rt: WorkerRuntime, episodes: int) -> bool:
+    rt.beat(episodes)
+    return not rt.stop.is_set()

@@ -1,6 +1,7 @@
 """The trainer: learns with the configured agent (``train.agent``), checkpoints, and obeys
 checkpoint-now, pause, resume and rollback-to. Training continues until the worker is
-stopped."""
+stopped. For MuZero the trainer is the learner: the collectors self-play (it plays its
+own episodes only when the pool has no collector)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def main(rt: WorkerRuntime) -> None:
         rt.beat(force=True)
         try:
             agent.train(TrainRequest(rt.config, ws, rt.writer, run=rt.run, resume=resume,
-                                     control=lambda cb: _control(rt, ctl, cb)))
+                                     control=lambda cb: _control(rt, ctl, cb),
+                                     self_play=rt.config.supervisor.collectors == 0))
         except CheckpointError as exc:  # e.g. a rollback target that cannot be loaded
             logger.error("cannot resume from %s: %s", resume, exc)
             rt.writer.event("error", "rollback", f"cannot resume from {resume}: {exc}", {})

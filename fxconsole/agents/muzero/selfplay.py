@@ -111,6 +111,16 @@ class SearchStats:
         self.visit_entropy += float(ent.sum())
         self.actions += np.bincount(actions, minlength=N_ACTIONS)[:N_ACTIONS]
 
+    def add_episode(self, ep: Episode) -> None:
+        """Add the steps of a played episode (its visit distributions and root values)."""
+        p = ep.policy.astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ent = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+        self.decisions += len(ep)
+        self.root_value += float(ep.values.sum())
+        self.visit_entropy += float(ent.sum())
+        self.actions += np.bincount(ep.actions.astype(np.int64), minlength=N_ACTIONS)[:N_ACTIONS]
+
     def metrics(self) -> dict[str, float]:
         """Mean root value, visit entropy and the action shares."""
         if not self.decisions:

@@ -32,7 +32,7 @@ from fxconsole.agents.muzero.learner import LOSS_TERMS, Learner, Losses
 from fxconsole.agents.muzero.model import InferenceModel
 from fxconsole.agents.muzero.networks import MuZeroNet
 from fxconsole.agents.muzero.replay import ReplayBuffer
-from fxconsole.agents.muzero.selfplay import Episode, SelfPlayer
+from fxconsole.agents.muzero.selfplay import Episode, SearchStats, SelfPlayer
 from fxconsole.agents.muzero.shards import REPLAY_DIR, ShardTail
 from fxconsole.agents.pinned_run import pinned_training, run_pin
 from fxconsole.config import Config
@@ -71,6 +71,7 @@ class Window:
     with_trades: int = 0
     updates: int = 0
     losses: dict[str, float] = field(default_factory=dict)
+    search: SearchStats = field(default_factory=SearchStats)
     started: float = field(default_factory=time.monotonic)
 
     def add_losses(self, losses: Losses) -> None:
@@ -194,6 +195,7 @@ class MuZeroTraining:
             self.window.episodes += 1
             self.window.steps += len(ep)
             self.window.with_trades += bool(ep.trades)
+            self.window.search.add_episode(ep)
             self.newest_episode = time.time()
             if ep.trades:
                 self.rolling.extend(float(t["pips"]) for t in ep.trades)
@@ -291,9 +293,7 @@ class MuZeroTraining:
         if w.updates:
             for k, v in w.losses.items():
                 values[f"train/{k}" if k == "loss" else f"train/{k}_loss"] = v / w.updates
-        if self.player is not None:
-            values.update(self.player.stats.metrics())
-            self.player.stats = type(self.player.stats)()
+        values.update(w.search.metrics())
         return values
 
     def emit(self) -> None:

@@ -32,7 +32,7 @@ def stats_table(snap: ConsoleSnapshot) -> Table:
     state = trainer.row.state if trainer else fmt.DASH
     if trainer and training_paused(snap):
         state += " (paused)"
-    cells = [
+    cells = muzero_cells(snap, state) if v("train/episodes") is not None else [
         ("timesteps", fmt.si(v("train/timesteps"))), ("steps/s", fmt.si(v("train/fps"))),
         ("trainer", state),
         ("trades", fmt.si(v("rollout/trades"))), ("win rate", fmt.pct(v("rollout/win_rate"))),
@@ -50,6 +50,37 @@ def stats_table(snap: ConsoleSnapshot) -> Table:
     for i in range(0, len(cells), 3):
         grid.add_row(*[part for cell in cells[i:i + 3] for part in cell])
     return grid
+
+
+def muzero_cells(snap: ConsoleSnapshot, state: str) -> list[tuple[str, str]]:
+    """MuZero's figures (SPEC §7): self-play rate, replay, search, each loss term, actions."""
+    v = snap.value
+    age = v("replay/age_s")
+    shares = [v(f"rollout/action_{a}") for a in ("hold", "buy", "sell", "close")]
+    actions = (" ".join(f"{a}{s:.0%}" for a, s in zip("HBSC", shares, strict=True))
+               if all(s is not None for s in shares) else fmt.DASH)
+    return [
+        ("timesteps", fmt.si(v("train/timesteps"))),
+        ("episodes/h", fmt.si(v("train/episodes_per_hour"))), ("trainer", state),
+        ("episodes", fmt.si(v("train/episodes"))),
+        ("updates/s", fmt.num(v("train/updates_per_s"), ".1f")),
+        ("replay", f"{fmt.si(v('replay/size'))} {fmt.pct(v('replay/in_trade'))} in trade"),
+        ("trades", fmt.si(v("rollout/trades"))), ("win rate", fmt.pct(v("rollout/win_rate"))),
+        ("expectancy", fmt.pips(v("rollout/expectancy"))),
+        ("trade ratio", fmt.pct(v("rollout/trade_ratio"))),
+        ("root value", fmt.num(v("search/root_value"), "+.2f")),
+        ("visit H", fmt.num(v("search/visit_entropy"), ".2f")),
+        ("sims", fmt.num(v("search/simulations"), ".0f")),
+        ("replay age", fmt.DASH if age is None else f"{age:.0f}s"),
+        ("actions", actions),
+        ("loss", fmt.num(v("train/loss"), ".2f")),
+        ("policy", fmt.num(v("train/policy_loss"), ".2f")),
+        ("value", fmt.num(v("train/value_loss"), ".2f")),
+        ("reward", fmt.num(v("train/reward_loss"), ".2f")),
+        ("chance", fmt.num(v("train/chance_loss"), ".2f")),
+        ("Q", fmt.num(v("train/afterstate_value_loss"), ".2f")),
+        ("best SQN", fmt.num(snap.best_sqn, "+.2f")),
+    ]
 
 
 def milestone_table(snap: ConsoleSnapshot, rows: int = TABLE_ROWS) -> Table:
