@@ -150,6 +150,26 @@ def _config_for(ctx: Context, args: argparse.Namespace) -> Config:
         raise CliError(str(exc)) from None
 
 
+def _resumed_agent(ctx: Context, args: argparse.Namespace, cfg: Config) -> Config:
+    """With ``--resume`` the checkpoint's agent trains on (``--agent``, if given, must be it)."""
+    if args.resume is None:
+        return cfg
+    from fxconsole.agents.checkpoints import CheckpointError, resolve_checkpoint
+    from fxconsole.agents.manifest import read_manifest
+
+    try:
+        agent = read_manifest(resolve_checkpoint(args.resume, ctx.workspace.checkpoints_dir)).agent
+    except CheckpointError as exc:
+        raise CliError(str(exc)) from None
+    if args.agent is not None and args.agent != agent:
+        raise CliError(f"--resume {args.resume} is a {agent} checkpoint: it cannot continue "
+                       f"as --agent {args.agent}")
+    if agent not in AGENTS:
+        raise CliError(f"--resume {args.resume}: unknown agent {agent!r}; allowed: "
+                       f"{', '.join(AGENTS)}")
+    return with_overrides(cfg, "train", agent=agent)
+
+
 def _check_collectors(cfg: Config, collectors: int) -> None:
     if collectors < 0 or collectors > 16:
         raise CliError(f"--collectors {collectors}: allowed 0 … 16")
@@ -163,7 +183,7 @@ def _train(ctx: Context, args: argparse.Namespace) -> int:
     from fxconsole.agents.checkpoints import CheckpointError
     from fxconsole.agents.registry import get_agent
 
-    cfg = _config_for(ctx, args)
+    cfg = _resumed_agent(ctx, args, _config_for(ctx, args))
     _check_collectors(cfg, args.collectors)
     if args.timesteps is not None and args.timesteps < 1:
         raise CliError(f"--timesteps {args.timesteps}: must be ≥ 1")
@@ -205,7 +225,8 @@ def _train(ctx: Context, args: argparse.Namespace) -> int:
     try:
         result = get_agent(cfg.train.agent).train(TrainRequest(
             cfg, ctx.workspace, sinks, timesteps, args.run, args.resume,
-            control=go_on, on_start=on_start, collectors=args.collectors))
+            control=go_on, on_start=on_start, collectors=args.collectors,
+            self_play=args.collectors == 0))
     except (CheckpointError, LookupError, ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
     finally:

@@ -7,13 +7,9 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,8 +17,9 @@ from fxconsole.config import Config, with_overrides
 from fxconsole.market.pipeline import synthesize
 from fxconsole.market.store import MarketStore
 
+from system_support import FXCONSOLE, alive, query, wait_for, workers  # isort: skip
+
 pytestmark = pytest.mark.slow
-FXCONSOLE = str(Path(sys.executable).parent / "fxconsole")
 CONFIG = """
 [ppo]
 n_envs = 2
@@ -47,46 +44,9 @@ bars_per_second = 50.0
 """
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def query(ws: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    db = ws / "data" / "console.sqlite"
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute(sql, args).fetchall()
-    except sqlite3.OperationalError:  # schema not created yet
-        return []
-    finally:
-        conn.close()
-
-
-def workers(ws: Path) -> dict[str, tuple[str, int, int]]:
-    rows = query(ws, "SELECT name, state, pid, restarts FROM workers")
-    return {n: (s, p, r) for n, s, p, r in rows}
-
-
 def ctl(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([FXCONSOLE, "--workspace", str(ws), "ctl", *args, "--timeout", "60"],
                           capture_output=True, text=True, timeout=120)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    state = Path(f"/proc/{pid}/stat")
-    return not (state.exists() and state.read_text().split()[2] == "Z")
 
 
 @contextlib.contextmanager

@@ -65,8 +65,8 @@ class InferenceModel:
     @torch.no_grad()
     def encode_windows(self, temporal: F32) -> F32:
         """(n, 32, 9) windows → (n, C) TCN outputs of their last bar."""
-        enc = self.net.representation.bars(torch.from_numpy(np.asarray(temporal, np.float32)))
-        out: F32 = enc[:, -1].numpy()
+        enc = self.net.representation.last(torch.from_numpy(np.asarray(temporal, np.float32)))
+        out: F32 = enc.numpy()
         return out
 
     @torch.no_grad()

@@ -74,6 +74,13 @@ class CausalBlock(nn.Module):
         y = self.drop(self.norm2(self.conv2(F.pad(y, (self.pad, 0)))))
         return F.relu(x + y)
 
+    def tail(self, x: torch.Tensor, out: int) -> torch.Tensor:
+        """The last ``out`` steps of :meth:`forward` from the last ``out + 2·pad`` input
+        steps, without padding: the same values wherever no padding reaches them."""
+        y = self.drop(F.relu(self.norm1(self.conv1(x))))
+        y = self.drop(self.norm2(self.conv2(y)))
+        return F.relu(x[..., -out:] + y)
+
 
 class ResidualMLP(nn.Module):
     """``x + W2 ReLU(LN(W1 x))``, then ReLU: one MLP residual block."""
@@ -99,8 +106,8 @@ class Representation(nn.Module):
     def __init__(self, shape: NetworkShape) -> None:
         super().__init__()
         self.project = nn.Conv1d(N_FEATURES, shape.channels, 1)
-        self.blocks = nn.ModuleList(CausalBlock(shape.channels, d, shape.dropout)
-                                    for d in DILATIONS)
+        self.blocks: nn.ModuleList = nn.ModuleList(
+            CausalBlock(shape.channels, d, shape.dropout) for d in DILATIONS)
         self.static = nn.Sequential(nn.Linear(N_STATIC, shape.static_hidden), nn.ReLU())
 
     def bars(self, features: torch.Tensor) -> torch.Tensor:
@@ -110,13 +117,27 @@ class Representation(nn.Module):
             x = block(x)
         return x.transpose(1, 2)
 
+    def last(self, features: torch.Tensor) -> torch.Tensor:
+        """(n, T ≥ 29, 9) windows → (n, C): the TCN at the last step only, computing just
+        the steps it depends on (about half the work of :meth:`bars`)."""
+        blocks: list[CausalBlock] = list(self.blocks)  # type: ignore[arg-type]
+        needs: list[int] = []
+        need = 1
+        for block in reversed(blocks):
+            needs.append(need)
+            need += 2 * block.pad
+        x = self.project(features[:, -need:].transpose(1, 2))
+        for block, out in zip(blocks, reversed(needs), strict=True):
+            x = block.tail(x, out)
+        return x[..., -1]
+
     def state(self, encoded: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
         """A bar's TCN output (n, C) and the position (n, 6) → the state (n, H)."""
         return min_max(torch.cat([encoded, self.static(static)], dim=-1))
 
     def forward(self, temporal: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
         """Windows (n, 32, 9) and positions (n, 6) → states (n, H)."""
-        return self.state(self.bars(temporal)[:, -1], static)
+        return self.state(self.last(temporal), static)
 
 
 class AfterstateDynamics(nn.Module):
