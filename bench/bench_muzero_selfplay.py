@@ -5,8 +5,9 @@ untrained, on 0.5 years of synthetic M1 bars (train split, 360-bar sessions), to
 numba on one thread. Three ways of playing, all in this process:
 
 - **batched** — :class:`~fxconsole.agents.muzero.selfplay.SelfPlayer`: ``--envs``
-  sessions in lockstep, the sessions' bars encoded by one TCN pass per session, one
-  batched search per step for every session (trees in arrays, ≤ 1 afterstate and ≤ 1
+  (each of 16 and 64 by default; ``muzero.envs`` is 64) sessions in lockstep, the
+  sessions' bars encoded by one TCN pass per session, one batched search per step for
+  every session (trees in arrays, ≤ 1 afterstate and ≤ 1
   dynamics call per simulation for the whole batch);
 - **per-env** — the same networks and the same search code, one environment at a time:
   each decision encodes its own 32-bar window and searches a batch of one (what a
@@ -19,7 +20,7 @@ it is slow) and stated as steps/s and episodes/h at 360 steps an episode.
 Learner: :class:`~fxconsole.agents.muzero.learner.Learner` updates on batches of 64
 samples unrolled 5 steps, from a buffer filled by the batched self-play.
 
-    .venv/bin/python bench/bench_muzero_selfplay.py [--envs 16] [--per-env-steps 300]
+    .venv/bin/python bench/bench_muzero_selfplay.py [--envs 16,64] [--per-env-steps 300]
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def main() -> None:
     """Run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--envs", type=int, default=16, help="sessions in lockstep")
+    parser.add_argument("--envs", default="16,64",
+                        help="sessions in lockstep (comma-separated: each is measured)")
     parser.add_argument("--per-env-steps", type=int, default=300,
                         help="decisions timed for the per-env search")
     parser.add_argument("--updates", type=int, default=30, help="learner updates timed")
@@ -101,20 +103,23 @@ def main() -> None:
     warm.play(0, n=2)  # compile numba kernels, warm torch
     rows = []
     buffer = ReplayBuffer(base.muzero)
+    env_counts = [int(part) for part in args.envs.split(",")]
     for sims in (5, 25):
         cfg = config_with(base, simulations=sims)
-        player = SelfPlayer(InferenceModel(copy.deepcopy(net)), data, cfg,
-                            np.random.default_rng(sims))
-        b_steps, b_eph = batched(player, args.envs)
-        if sims == 5:
-            for ep in player.play(0, n=args.envs):
-                buffer.add(ep)
         steps = args.per_env_steps if sims == 5 else max(args.per_env_steps // 3, 60)
         u_steps, u_eph = per_env(InferenceModel(copy.deepcopy(net)), data, cfg, steps, sims)
-        rows.append((sims, b_steps, b_eph, u_steps, u_eph))
-        print(f"{sims:>2} simulations: batched ({args.envs} envs) {b_steps:,.0f} steps/s "
-              f"= {b_eph:,.0f} episodes/h · per-env {u_steps:,.1f} steps/s = {u_eph:,.0f} "
-              f"episodes/h ({steps} decisions) · ratio {b_steps / u_steps:,.1f}×")
+        print(f"{sims:>2} simulations: per-env {u_steps:,.1f} steps/s = {u_eph:,.0f} "
+              f"episodes/h ({steps} decisions)")
+        for envs in env_counts:
+            player = SelfPlayer(InferenceModel(copy.deepcopy(net)), data, cfg,
+                                np.random.default_rng(sims))
+            b_steps, b_eph = batched(player, envs)
+            if sims == 5 and not len(buffer):
+                for ep in player.play(0, n=envs):
+                    buffer.add(ep)
+            rows.append((sims, envs, b_steps, b_eph, u_steps))
+            print(f"{sims:>2} simulations: batched ({envs} envs) {b_steps:,.0f} steps/s "
+                  f"= {b_eph:,.0f} episodes/h · ratio to per-env {b_steps / u_steps:,.1f}×")
     learner = Learner(net, base.muzero)
     rng = np.random.default_rng(2)
     learner.update(buffer.sample(base.muzero.batch_size, rng, data.table))  # warm-up
@@ -128,10 +133,10 @@ def main() -> None:
           "included)")
     print()
     print(f"{'figure (one core)':<44} {'measured':>14}  goal")
-    for sims, b_steps, b_eph, u_steps, _ in rows:
-        print(f"{f'self-play, {sims} sims: episodes/h batched':<44} {b_eph:>14,.0f}  "
+    for sims, envs, b_steps, b_eph, u_steps in rows:
+        print(f"{f'self-play, {sims} sims, {envs} envs: episodes/h':<44} {b_eph:>14,.0f}  "
               + ("≥ 3,000 (seed ~200)" if sims == 5 else "-"))
-        print(f"{f'self-play, {sims} sims: batched / per-env':<44} "
+        print(f"{f'self-play, {sims} sims, {envs} envs: / per-env':<44} "
               f"{b_steps / u_steps:>13,.1f}×  " + ("≥ 20×" if sims == 5 else "-"))
     print(f"{'learner: updates/s (samples/s)':<44} "
           f"{f'{ups:.2f} ({ups * base.muzero.batch_size:,.0f})':>14}  -")

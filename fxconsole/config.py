@@ -160,10 +160,11 @@ class MuZeroConfig:
                                    min=0.0, max=1.0)
     updates_per_episode: float = _opt(
         8.0, "learner updates per new self-play episode (the replay ratio)", gt=0.0)
-    envs: int = _opt(16, "sessions a self-play actor plays in lockstep (one batched search)",
+    envs: int = _opt(64, "sessions a self-play actor plays in lockstep (one batched search)",
                      min=1, max=1024)
     checkpoint_episodes: int = _opt(50, "save `latest` every this many episodes", min=1)
-    replay_shards: int = _opt(200, "episode shards kept in checkpoints/<run>/replay", min=1)
+    replay_shards: int = _opt(20, "episode shards kept in checkpoints/<run>/replay (a shard "
+                              "is one batch of `envs` episodes, ~40 KB each)", min=1)
     seed: int = _opt(0, "random seed of the run")
 
 
