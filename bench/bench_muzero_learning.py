@@ -93,7 +93,7 @@ def main() -> None:
               f"{m.get('train/updates', 0):,.0f} updates "
               f"({m.get('train/updates_per_s', 0):.2f}/s); last losses: "
               + ", ".join(f"{k.removeprefix('train/')} {v:.3f}" for k, v in m.items()
-                          if k.endswith("_loss")))
+                          if k.startswith("train/") and k.endswith("_loss")))
         print(f"self-play (with exploration) trades {m.get('rollout/trades', 0):,.0f}, "
               f"rolling win {m.get('rollout/win_rate', 0):.1%}, expectancy "
               f"{m.get('rollout/expectancy', 0):+.2f} pips")

@@ -32,7 +32,8 @@ def main(rt: WorkerRuntime) -> None:
             if rt.stop.is_set():
                 break
             done.add(manifest.sha256)
-            validate_one(rt, run_dir, manifest)
+            with rt.keepalive(len(done)):
+                validate_one(rt, run_dir, manifest)
             rt.beat(len(done), force=True)
         rt.sleep(rt.config.workers.validator_poll)
 

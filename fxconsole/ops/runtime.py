@@ -4,12 +4,13 @@ commands and heartbeats. A worker module in ``workers/`` is only its loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -104,6 +105,36 @@ class WorkerRuntime:
             torch.set_num_threads(self.config.train.torch_threads)
         except ImportError:  # pragma: no cover - torch is a dependency
             pass
+
+    @contextlib.contextmanager
+    def keepalive(self, step: int = 0, info: dict[str, Any] | None = None) -> Iterator[None]:
+        """Heartbeats from a thread (its own connection) while the body runs a long call
+        that cannot beat itself (a MuZero validation: minutes of search). Commands are
+        polled after it, as usual."""
+        from fxconsole.ops.db import connect
+        from fxconsole.ops.writer import MetricsWriter
+
+        done = threading.Event()
+
+        def beat() -> None:
+            conn = connect(self.workspace.console_db)
+            writer = MetricsWriter(conn, self.run, self.name,
+                                   source=SOURCE_BY_ROLE.get(self.role, "train"))
+            try:
+                while not done.wait(self.beat_every):
+                    writer.heartbeat(step, {**(info or {}), "busy": True})
+                    writer.flush()
+            finally:
+                writer.close()
+                conn.close()
+
+        thread = threading.Thread(target=beat, name=f"{self.name}-keepalive", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join(10)
 
     def beat(self, step: int = 0, info: dict[str, Any] | None = None, force: bool = False) -> None:
         """Heartbeat (at most once per ``beat_every`` seconds unless forced), poll commands."""

@@ -30,7 +30,7 @@ def value_targets(rewards: F32, values: F32, n: int, discount: float) -> F32:
     """SPEC §7: ``Σ_{i<n} γ^i r_{t+i} + γ^n v_{t+n}``, no bootstrap past the episode's end."""
     length = rewards.shape[0]
     out = np.zeros(length, np.float64)
-    for i in range(n):
+    for i in range(min(n, length)):
         out[:length - i] += discount ** i * rewards[i:]
     if n < length:
         out[:length - n] += discount ** n * values[n:]
