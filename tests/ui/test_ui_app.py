@@ -461,3 +461,28 @@ async def test_a_rollback_of_live_to_an_unvalidated_checkpoint_on_oanda_asks_aga
     rows = sorted((c.target, c.verb, c.args) for c in store.commands())
     assert rows == [("live", "deploy", {"checkpoint": model(2, 750_000), "force": True}),
                     ("trainer", "rollback-to", {"checkpoint": model(2, 750_000)})]
+
+
+async def test_the_training_panel_shows_muzeros_own_figures(make_app: MakeApp,
+                                                            store: Store) -> None:
+    store.metrics(1_300_000, {
+        "train/timesteps": 1_300_000, "train/episodes": 3_611, "train/episodes_per_hour": 12_400,
+        "train/updates_per_s": 3.5, "replay/size": 10_000, "replay/in_trade": 0.34,
+        "replay/age_s": 4, "rollout/trade_ratio": 0.97, "search/root_value": 1.25,
+        "search/visit_entropy": 0.81, "search/simulations": 5, "rollout/action_hold": 0.55,
+        "rollout/action_buy": 0.2, "rollout/action_sell": 0.15, "rollout/action_close": 0.1,
+        "train/loss": 4.2, "train/policy_loss": 0.8, "train/value_loss": 3.97,
+        "train/reward_loss": 1.02, "train/chance_loss": 0.80,
+        "train/afterstate_value_loss": 3.94}, ts=T0 - 0.5)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+        text = screen_text(app)
+    assert "episodes/h 12.4k" in text and "updates/s  3.5" in text
+    assert "replay     10k 34.0% in trade" in text
+    assert "root value +1.25" in text and "visit H    0.81" in text and "sims        5" in text
+    assert "actions    H55% B20% S15% C10%" in text
+    assert "chance     0.80" in text and "Q          3.94" in text
+    assert "loser wt" not in text  # PPO's figures give way
