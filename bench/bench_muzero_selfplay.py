@@ -39,8 +39,7 @@ from fxconsole.agents.muzero.networks import MuZeroNet
 from fxconsole.agents.muzero.replay import ReplayBuffer
 from fxconsole.agents.muzero.search import SearchConfig
 from fxconsole.agents.muzero.selfplay import SelfPlayer, choose_actions
-from fxconsole.agents.muzero.train import config_with
-from fxconsole.config import Config
+from fxconsole.config import Config, with_overrides
 from fxconsole.market.synth import synth_bars
 from fxconsole.trading.batch import TRADE_ROW, MuZeroBatch, legal_actions, new_batch, step_batch
 from fxconsole.trading.market_data import MarketData
@@ -105,7 +104,7 @@ def main() -> None:
     buffer = ReplayBuffer(base.muzero)
     env_counts = [int(part) for part in args.envs.split(",")]
     for sims in (5, 25):
-        cfg = config_with(base, simulations=sims)
+        cfg = with_overrides(base, "muzero", simulations=sims)
         steps = args.per_env_steps if sims == 5 else max(args.per_env_steps // 3, 60)
         u_steps, u_eph = per_env(InferenceModel(copy.deepcopy(net)), data, cfg, steps, sims)
         print(f"{sims:>2} simulations: per-env {u_steps:,.1f} steps/s = {u_eph:,.0f} "

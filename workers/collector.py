@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from typing import Any
 
 import numpy as np
 
@@ -25,7 +24,7 @@ from fxconsole.evaluation.backtest import play_sessions
 from fxconsole.ops.runtime import WorkerRuntime
 from fxconsole.trading.market_data import MarketData, load_market_data
 from fxconsole.trading.metrics import RollingTrades
-from fxconsole.trading.pinning import PinError, pin_of, pinned_config, pinned_data
+from fxconsole.trading.pinning import PinError, pinned_play
 
 logger = logging.getLogger(__name__)
 
@@ -68,19 +67,6 @@ def main(rt: WorkerRuntime) -> None:
             continue
         episodes += play_batch(rt, actor, data, rng, rolling, play_cfg)
         rt.sleep(rt.config.workers.collector_pause)
-
-
-def pinned_play(data: MarketData, cfg: Config, pinned: dict[str, Any], source: str
-                ) -> tuple[MarketData, Config]:
-    """The data and config a checkpoint plays: split and env as its run is pinned to.
-
-    Raises:
-        PinError: its pinned windows' bars changed, or a malformed pin.
-    """
-    pin = pin_of(pinned, source)
-    if pin is None:
-        return data, cfg
-    return pinned_data(data, pin), pinned_config(cfg, pin)
 
 
 def play_batch(rt: WorkerRuntime, actor: Policy, data: MarketData,

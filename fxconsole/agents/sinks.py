@@ -12,7 +12,17 @@ import math
 from pathlib import Path
 from typing import Any, Protocol
 
+from fxconsole.trading.metrics import RollingTrades
+
 logger = logging.getLogger(__name__)
+
+
+def rollout_values(rolling: RollingTrades) -> dict[str, float]:
+    """The ``rollout/*`` figures of an agent's rolling training trades (both agents)."""
+    m = rolling.metrics()
+    return {"rollout/trades": float(rolling.total), "rollout/win_rate": m.win_rate,
+            "rollout/expectancy": m.expectancy, "rollout/avg_win": m.avg_win,
+            "rollout/avg_loss": m.avg_loss, "rollout/sqn": m.sqn}
 
 
 class MetricsSink(Protocol):

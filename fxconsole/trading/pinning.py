@@ -208,3 +208,17 @@ def pin_differences(cfg: Config, pin: Pin) -> list[str]:
 def pin_of(pinned: dict[str, Any], source: str) -> Pin | None:
     """The :class:`Pin` of a manifest's ``pinned`` dict; None for an unpinned checkpoint."""
     return Pin.from_dict(pinned, source) if pinned else None
+
+
+def pinned_play(data: MarketData, cfg: Config, pinned: dict[str, Any], source: str
+                ) -> tuple[MarketData, Config]:
+    """The data and config a checkpoint plays: split and env as its run is pinned to
+    (unpinned: as given).
+
+    Raises:
+        PinError: its pinned windows' bars changed, or a malformed pin.
+    """
+    pin = pin_of(pinned, source)
+    if pin is None:
+        return data, cfg
+    return pinned_data(data, pin), pinned_config(cfg, pin)

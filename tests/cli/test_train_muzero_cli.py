@@ -90,12 +90,13 @@ def test_ctrl_c_saves_latest(ws: Workspace) -> None:
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         assert time.monotonic() < deadline, "no episode taken in within 120 s"
         time.sleep(0.2)
-    before = read_manifest(latest).timesteps
+    before = read_manifest(latest)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-3000:]
     assert "saving latest" in out
-    assert read_manifest(latest).timesteps >= before
+    after = read_manifest(latest)
+    assert after.created != before.created and after.timesteps >= before.timesteps
 
 
 def test_collectors_need_the_muzero_agent(ws: Workspace) -> None:

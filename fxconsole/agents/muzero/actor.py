@@ -25,8 +25,8 @@ from fxconsole.agents.muzero.model import InferenceModel
 from fxconsole.agents.muzero.selfplay import Episode, SelfPlayer
 from fxconsole.agents.muzero.shards import REPLAY_DIR, write_shard
 from fxconsole.config import Config
-from fxconsole.trading.market_data import MarketData, load_market_data
-from fxconsole.trading.pinning import PinError, pin_of, pinned_config, pinned_data
+from fxconsole.trading.market_data import load_market_data
+from fxconsole.trading.pinning import PinError, pinned_play
 from fxconsole.trading.spaces import observation_spec
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class SelfPlayActor:
         except CheckpointError as exc:  # mid-save or damaged: keep the previous weights
             logger.warning("not reloading %s: %s", self.latest, exc)
             return self.player is not None
-        cfg, market = self._pinned(manifest.pinned)
+        market, cfg = pinned_play(self.store_data, self.cfg, manifest.pinned, str(self.latest))
         if self.player is None:
             self.player = SelfPlayer(InferenceModel(model.net), market, cfg, self.rng)
         else:
@@ -87,12 +87,6 @@ class SelfPlayActor:
         logger.info("%s: self-play with %s @ %d timesteps", self.name, manifest.model_file,
                     manifest.timesteps)
         return True
-
-    def _pinned(self, pinned: dict[str, Any]) -> tuple[Config, MarketData]:
-        pin = pin_of(pinned, str(self.latest))
-        if pin is None:
-            return self.cfg, self.store_data
-        return pinned_config(self.cfg, pin), pinned_data(self.store_data, pin)
 
     def play(self, on_step: Any = None) -> Played | None:
         """Play one batch with the loaded weights and write its shard (None: no weights

@@ -8,7 +8,6 @@ the env's reward, the root's visit distribution and value, and the chance label.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -210,8 +209,3 @@ class SelfPlayer:
         return [Episode(int(starts[i]), rows[i], static[i], actions[i], rewards[i],
                         policy[i], values[i], outcome[rows[i]].astype(np.int8), trades[i])
                 for i in range(n)]
-
-
-def with_envs(cfg: Config, envs: int) -> Config:
-    """The config with ``muzero.envs`` set (benchmarks and tests)."""
-    return dataclasses.replace(cfg, muzero=dataclasses.replace(cfg.muzero, envs=envs))

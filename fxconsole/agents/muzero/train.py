@@ -28,14 +28,14 @@ from fxconsole.agents.checkpoint_load import read_verified
 from fxconsole.agents.checkpoints import RunCheckpoints, new_run_name, resolve_checkpoint
 from fxconsole.agents.manifest import Manifest, validate_run_name
 from fxconsole.agents.muzero.codec import MuZeroModel, load_model, network_shape
-from fxconsole.agents.muzero.learner import LOSS_TERMS, Learner, Losses
+from fxconsole.agents.muzero.learner import Learner, Losses
 from fxconsole.agents.muzero.model import InferenceModel
 from fxconsole.agents.muzero.networks import MuZeroNet
 from fxconsole.agents.muzero.replay import ReplayBuffer
 from fxconsole.agents.muzero.selfplay import Episode, SearchStats, SelfPlayer
 from fxconsole.agents.muzero.shards import REPLAY_DIR, ShardTail
 from fxconsole.agents.pinned_run import pinned_training, run_pin
-from fxconsole.config import Config
+from fxconsole.agents.sinks import rollout_values
 from fxconsole.market.features import FEATURE_SPEC_VERSION
 from fxconsole.trading.batch import gate_threshold
 from fxconsole.trading.market_data import load_market_data
@@ -67,12 +67,10 @@ class Window:
     """Figures since the last progress emit."""
 
     episodes: int = 0
-    steps: int = 0
     with_trades: int = 0
     updates: int = 0
     losses: dict[str, float] = field(default_factory=dict)
     search: SearchStats = field(default_factory=SearchStats)
-    started: float = field(default_factory=time.monotonic)
 
     def add_losses(self, losses: Losses) -> None:
         """Accumulate one update's losses."""
@@ -117,7 +115,6 @@ class MuZeroTraining:
         self.replay = ReplayBuffer(self.mz)
         self.store = RunCheckpoints(self.run_dir, cfg.train.keep_periodic)
         self.tail = ShardTail(self.run_dir / REPLAY_DIR, self.mz.replay_shards)
-        self.self_play = self_play
         self.player = (SelfPlayer(InferenceModel(copy.deepcopy(self.net)), self.data,
                                   self.cfg, self.rng) if self_play else None)
         self.rolling = RollingTrades(cfg.train.best_window)
@@ -193,7 +190,6 @@ class MuZeroTraining:
             self.counters.episodes += 1
             self.counters.timesteps += len(ep)
             self.window.episodes += 1
-            self.window.steps += len(ep)
             self.window.with_trades += bool(ep.trades)
             self.window.search.add_episode(ep)
             self.newest_episode = time.time()
@@ -265,7 +261,6 @@ class MuZeroTraining:
         """The metrics of the window since the last emit (and the run's totals)."""
         w = self.window
         run_elapsed = max(time.monotonic() - self._started, 1e-9)
-        m = self.rolling.metrics()
         values: dict[str, float] = {
             "train/timesteps": float(self.counters.timesteps),
             "train/episodes": float(self.counters.episodes),
@@ -275,12 +270,7 @@ class MuZeroTraining:
             "train/episodes_per_hour": (self.counters.episodes - self._episodes_at_start)
             * 3600.0 / run_elapsed,
             "train/updates_per_s": (self.learner.updates - self._updates_at_start) / run_elapsed,
-            "rollout/trades": float(self.rolling.total),
-            "rollout/win_rate": m.win_rate,
-            "rollout/expectancy": m.expectancy,
-            "rollout/avg_win": m.avg_win,
-            "rollout/avg_loss": m.avg_loss,
-            "rollout/sqn": m.sqn,
+            **rollout_values(self.rolling),
             "replay/size": float(len(self.replay)),
             "replay/in_trade": self.replay.in_trade_share(),
             "replay/success": float(self.replay.success_size),
@@ -335,13 +325,3 @@ def train_muzero(request: TrainRequest, self_play: bool = True,
                        training.counters.timesteps, time.monotonic() - started,
                        training.gate, training.last_metrics, training.rolling.metrics(),
                        training.run_dir / "latest.json")
-
-
-def loss_keys() -> tuple[str, ...]:
-    """The metric keys of the loss terms (``train/<term>_loss``) and the total."""
-    return ("train/loss", *(f"train/{t}_loss" for t in LOSS_TERMS))
-
-
-def config_with(cfg: Config, **muzero: Any) -> Config:
-    """``cfg`` with ``[muzero]`` values replaced (tests, benchmarks)."""
-    return dataclasses.replace(cfg, muzero=dataclasses.replace(cfg.muzero, **muzero))

@@ -9,7 +9,7 @@ from typing import Any
 from stable_baselines3.common.callbacks import BaseCallback
 
 from fxconsole.agents.ppo.checkpointing import CheckpointPolicy
-from fxconsole.agents.sinks import MetricsSink
+from fxconsole.agents.sinks import MetricsSink, rollout_values
 from fxconsole.agents.weighting import LoserWeightSchedule
 from fxconsole.trading.metrics import RollingTrades
 
@@ -126,16 +126,10 @@ class TrainingCallback(BaseCallback):
     def snapshot(self) -> dict[str, float]:
         """Current metric values (what :meth:`emit` sends)."""
         elapsed = max(self.clock() - self._start_time, 1e-9)
-        m = self.rolling.metrics()
         values: dict[str, float] = {
             "train/timesteps": float(self.num_timesteps),
             "train/fps": (self.num_timesteps - self._start_steps) / elapsed,
-            "rollout/trades": float(self.rolling.total),
-            "rollout/win_rate": m.win_rate,
-            "rollout/expectancy": m.expectancy,
-            "rollout/avg_win": m.avg_win,
-            "rollout/avg_loss": m.avg_loss,
-            "rollout/sqn": m.sqn,
+            **rollout_values(self.rolling),
             "train/phase": float(self.schedule.phase),
             "train/loser_weight": self.schedule.loser_weight,
         }

@@ -11,8 +11,7 @@ import torch
 from fxconsole.agents.muzero.model import InferenceModel
 from fxconsole.agents.muzero.networks import MuZeroNet, NetworkShape
 from fxconsole.agents.muzero.selfplay import Episode, SelfPlayer
-from fxconsole.agents.muzero.train import config_with
-from fxconsole.config import Config
+from fxconsole.config import Config, with_overrides
 from fxconsole.market.synth import synth_bars
 from fxconsole.trading.market_data import MarketData
 
@@ -26,7 +25,7 @@ def mz_data() -> MarketData:
 
 @pytest.fixture(scope="session")
 def mz_cfg() -> Config:
-    return config_with(Config(), envs=4, batch_size=16)
+    return with_overrides(Config(), "muzero", envs=4, batch_size=16)
 
 
 @pytest.fixture

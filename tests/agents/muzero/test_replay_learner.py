@@ -13,8 +13,7 @@ from fxconsole.agents.muzero.learner import Learner, scale_gradient
 from fxconsole.agents.muzero.networks import WINDOW, MuZeroNet
 from fxconsole.agents.muzero.replay import ReplayBuffer, value_targets
 from fxconsole.agents.muzero.selfplay import NEUTRAL, Episode, choose_actions, temperature
-from fxconsole.agents.muzero.train import config_with
-from fxconsole.config import Config
+from fxconsole.config import Config, with_overrides
 from fxconsole.trading.market_data import MarketData
 
 
@@ -52,21 +51,22 @@ def episode(length: int, in_trade: list[int], start_row: int = 100,
 
 
 def test_the_buffer_keeps_its_trade_quota_and_evicts_oldest_first() -> None:
-    cfg = config_with(Config(), replay_capacity=400, trade_quota=0.3).muzero
+    cfg = with_overrides(Config(), "muzero", replay_capacity=400, trade_quota=0.3).muzero
     buf = ReplayBuffer(cfg)
     buf.add(episode(360, list(range(0, 360, 2))))  # half in a trade
     for _ in range(3):
         buf.add(episode(360, [5]))  # nearly all flat
     assert len(buf) == 400
     assert buf.in_trade_share() >= 0.3
-    plain = ReplayBuffer(config_with(Config(), replay_capacity=400, trade_quota=0.0).muzero)
+    plain = ReplayBuffer(with_overrides(Config(), "muzero", replay_capacity=400,
+                                        trade_quota=0.0).muzero)
     for k in range(3):
         plain.add(episode(360, [], start_row=1000 * (k + 1), rewards=[0.0] * 360))
     assert len(plain) == 400 and plain.stored_episodes() == 2  # the oldest is gone
 
 
 def test_success_memory_holds_the_last_big_rewards() -> None:
-    cfg = config_with(Config(), success_capacity=3, success_pips=5.0).muzero
+    cfg = with_overrides(Config(), "muzero", success_capacity=3, success_pips=5.0).muzero
     buf = ReplayBuffer(cfg)
     buf.add(episode(10, [], rewards=[0, 6, 0, 9, 5, 0, 0, 7, 8, 0]))
     assert buf.success_size == 3
@@ -74,7 +74,7 @@ def test_success_memory_holds_the_last_big_rewards() -> None:
 
 
 def test_unrolled_targets_are_masked_past_the_episode_end(mz_data: MarketData) -> None:
-    cfg = config_with(Config(), unroll=5, success_fraction=0.0).muzero
+    cfg = with_overrides(Config(), "muzero", unroll=5, success_fraction=0.0).muzero
     buf = ReplayBuffer(cfg)
     start = int(mz_data.split_starts("train")[0])
     ep = episode(8, [6, 7], start_row=start, chance=[0, 1, 2, 0, 1, -1, 2, -1])
@@ -137,7 +137,7 @@ def test_scale_gradient_halves_the_gradient() -> None:
 
 def test_the_losses_fall_on_a_fixed_batch(played: list[Episode], mz_data: MarketData,
                                           small_net: MuZeroNet) -> None:
-    cfg = config_with(Config(), learning_rate=0.003).muzero
+    cfg = with_overrides(Config(), "muzero", learning_rate=0.003).muzero
     buf = ReplayBuffer(cfg)
     for ep in played:
         buf.add(ep)
