@@ -368,21 +368,30 @@ async def test_no_color_leaves_only_greys(make_app: MakeApp,
     assert app.no_color and not coloured
 
 
+def footer_of(app: FxConsoleApp) -> str:
+    return screen_text(app).splitlines()[-1]
+
+
 async def test_the_footer_shows_the_keys_of_the_panel(make_app: MakeApp) -> None:
+    # each panel's own key, and a key of another panel that must not show there
+    keys = {"workers": ("r Restart", "K Kill switch"), "training": ("c Checkpoint", "/ Filter"),
+            "validation": ("? Help", "K Kill switch"), "live": ("K Kill switch", "r Restart"),
+            "checkpoints": ("b Roll back", "K Kill switch"), "events": ("? Help", "b Roll back")}
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         footers = {}
-        for panel in ("workers", "training", "validation", "live", "checkpoints", "events"):
+        for panel, (shown, _) in keys.items():
             assert app.screen.query_one(TabbedContent).active == panel
-            footers[panel] = screen_text(app).splitlines()[-1]
+            # the footer repaints after the switch: wait until it shows this panel's key
+            footers[panel] = await wait_for(
+                pilot, lambda: footer_of(app) if shown in footer_of(app) else None,
+                what=f"{shown!r} in the {panel} footer")
             await pilot.press("tab")
         assert app.screen.query_one(TabbedContent).active == "workers"
-    assert "r Restart" in footers["workers"] and "/ Filter" in footers["workers"]
-    assert "K Kill switch" in footers["live"] and "r Restart" not in footers["live"]
-    assert "c Checkpoint" in footers["training"] and "b Roll back" in footers["checkpoints"]
+    assert "/ Filter" in footers["workers"]
+    assert all(hidden not in footers[panel] for panel, (_, hidden) in keys.items())
     assert all("? Help" in f and "q Quit" in f for f in footers.values())
-
 
 
 # --- deploying to an OANDA account: a second confirmation for an unvalidated checkpoint ---
