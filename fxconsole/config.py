@@ -361,6 +361,29 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class OpsConfig:
+    """Bounded stores: the console database's budget and retention, log rotation."""
+
+    db_max_mb: int = _opt(512, "console.sqlite is kept under this many MB", min=1)
+    retention_seconds: float = _opt(
+        300.0, "seconds between the supervisor's retention passes", gt=0.0
+    )
+    trade_rows: int = _opt(
+        50_000, "raw train/collect trade rows kept per run and source (all are counted)",
+        min=1000,
+    )
+    episode_rows: int = _opt(20_000, "train/collect episode rows kept per run and source",
+                             min=100)
+    metrics_full_hours: float = _opt(6.0, "metrics kept at full resolution this long", gt=0.0)
+    metrics_minute_days: float = _opt(
+        7.0, "then one metric row per key a minute this long; one an hour after", gt=0.0
+    )
+    log_max_mb: float = _opt(10.0, "<worker>.out and supervisor.log rotate past this size",
+                             gt=0.0)
+    log_backups: int = _opt(3, "rotated .out / supervisor.log files kept", min=1)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, one section per concern."""
 
@@ -379,6 +402,7 @@ class Config:
     live: LiveConfig = field(default_factory=LiveConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     oanda: OandaConfig = field(default_factory=OandaConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)
 
     def validated(self) -> Config:
         """Check cross-key rules; return self."""
