@@ -245,7 +245,68 @@ CREATE TABLE tuning_trials (
 CREATE INDEX tuning_trials_study ON tuning_trials (study, trial);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
+# Bounded stores (issue 16): raw train/collect trades and episodes are pruned to a sample,
+# so every row is counted into a per-(run, source) total by a trigger, in the inserting
+# transaction, whoever inserts it; the totals start from the rows already there.
+# retention_state keeps the retention pass's watermarks and budget pressure.
+V6 = """
+CREATE TABLE trade_totals (
+    run TEXT NOT NULL,
+    source TEXT NOT NULL,
+    trades INTEGER NOT NULL DEFAULT 0,
+    scored INTEGER NOT NULL DEFAULT 0,
+    wins INTEGER NOT NULL DEFAULT 0,
+    pips REAL NOT NULL DEFAULT 0,
+    pips_sq REAL NOT NULL DEFAULT 0,
+    first_ts REAL,
+    last_ts REAL,
+    PRIMARY KEY (run, source)
+);
+INSERT INTO trade_totals (run, source, trades, scored, wins, pips, pips_sq, first_ts, last_ts)
+SELECT run, source, count(*), count(pips), total(pips > 0), total(pips), total(pips * pips),
+       min(ts), max(ts)
+FROM trades GROUP BY run, source;
+CREATE TRIGGER trades_total AFTER INSERT ON trades BEGIN
+    INSERT INTO trade_totals (run, source, trades, scored, wins, pips, pips_sq, first_ts,
+                              last_ts)
+    VALUES (NEW.run, NEW.source, 1, NEW.pips IS NOT NULL, coalesce(NEW.pips > 0, 0),
+            coalesce(NEW.pips, 0), coalesce(NEW.pips * NEW.pips, 0), NEW.ts, NEW.ts)
+    ON CONFLICT (run, source) DO UPDATE SET trades = trades + 1,
+        scored = scored + excluded.scored, wins = wins + excluded.wins,
+        pips = pips + excluded.pips, pips_sq = pips_sq + excluded.pips_sq,
+        last_ts = max(coalesce(last_ts, excluded.last_ts), excluded.last_ts);
+END;
+
+CREATE TABLE episode_totals (
+    run TEXT NOT NULL,
+    source TEXT NOT NULL,
+    episodes INTEGER NOT NULL DEFAULT 0,
+    reward REAL NOT NULL DEFAULT 0,
+    trades INTEGER NOT NULL DEFAULT 0,
+    pips REAL NOT NULL DEFAULT 0,
+    length INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run, source)
+);
+INSERT INTO episode_totals (run, source, episodes, reward, trades, pips, length)
+SELECT run, source, count(*), total(reward), coalesce(sum(trades), 0), total(pips),
+       coalesce(sum(length), 0)
+FROM episodes GROUP BY run, source;
+CREATE TRIGGER episodes_total AFTER INSERT ON episodes BEGIN
+    INSERT INTO episode_totals (run, source, episodes, reward, trades, pips, length)
+    VALUES (NEW.run, NEW.source, 1, coalesce(NEW.reward, 0), coalesce(NEW.trades, 0),
+            coalesce(NEW.pips, 0), coalesce(NEW.length, 0))
+    ON CONFLICT (run, source) DO UPDATE SET episodes = episodes + 1,
+        reward = reward + excluded.reward, trades = trades + excluded.trades,
+        pips = pips + excluded.pips, length = length + excluded.length;
+END;
+
+CREATE TABLE retention_state (
+    key TEXT PRIMARY KEY,
+    value REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
