@@ -254,6 +254,11 @@ class SupervisorConfig:
         60.0, "a worker silent this long is killed and restarted", gt=0.0
     )
     status_seconds: float = _opt(5.0, "seconds between headless status lines", gt=0.0)
+    crash_limit: int = _opt(
+        5, "crashes after RUNNING within crash_window that make a worker FATAL (0: never)",
+        min=0,
+    )
+    crash_window: float = _opt(300.0, "seconds over which crash_limit counts crashes", gt=0.0)
 
 
 @dataclass(frozen=True)
@@ -458,7 +463,10 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
     env = os.environ if environ is None else environ
+    _check_env_names(env)
     sections: dict[str, Any] = {}
     for f in fields(Config):
         section_type = get_type_hints(Config)[f.name]
@@ -470,6 +478,26 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         allowed = ", ".join(f.name for f in fields(Config))
         raise ConfigError(f"{source}: unknown section(s) {sorted(raw)}; allowed: {allowed}")
     return Config(**sections).validated()
+
+
+def _check_env_names(env: Mapping[str, str]) -> None:
+    """Refuse an override ``FXCONSOLE_<SECTION>__<KEY>`` naming no config key, as a file key
+    would be refused. Variables without ``__`` (``FXCONSOLE_WORKSPACE``…) are not overrides."""
+    sections = {f.name: get_type_hints(Config)[f.name] for f in fields(Config)}
+    for var in sorted(env):
+        if not var.startswith(ENV_PREFIX) or "__" not in var:
+            continue
+        section, _, key = var[len(ENV_PREFIX):].partition("__")
+        cls = sections.get(section.lower())
+        if cls is None:
+            raise ConfigError(f"environment {var}: unknown section {section.lower()!r}; "
+                              f"allowed: {', '.join(sections)}")
+        known = [f.name for f in fields(cls)]
+        if key.lower() not in known:
+            raise ConfigError(f"environment {var}: unknown key {section.lower()}.{key.lower()}; "
+                              f"allowed in [{section.lower()}]: {', '.join(known)}")
+        if var != var.upper():
+            raise ConfigError(f"environment {var}: write it in capitals, {var.upper()}")
 
 
 def _build_section(

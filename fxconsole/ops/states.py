@@ -16,8 +16,16 @@ RUNNING   up for at least ``startsecs``
 BACKOFF   exited before ``startsecs``; will be retried after a growing delay
 STOPPING  SIGTERM sent to the process group; SIGKILL follows after ``stopwaitsecs``
 EXITED    ended on its own (or was killed as hung) after RUNNING
-FATAL     failed to start ``startretries + 1`` times in a row; waits for an operator
+FATAL     failed to start ``startretries + 1`` times in a row, crashed ``crash_limit``
+          times within ``crash_window`` seconds, or exited with a code of
+          ``fatal_exit_codes`` (a configuration or credential error); waits for an operator
 ========  ==================================================================
+
+The crash policy after RUNNING follows systemd's ``StartLimitBurst``/``StartLimitIntervalSec``:
+a one-off crash restarts at once; the k-th crash within ``crash_window`` seconds waits
+``backoff_delay(k - 1)`` (BACKOFF); the ``crash_limit``-th goes FATAL. ``crash_limit = 0``
+turns the policy off (restart at once, forever, as supervisord does). The reason of an
+exit (the worker's last error line, read by the supervisor) arrives in :class:`Exited`.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
@@ -68,6 +77,10 @@ class ProgramSpec:
     heartbeat_timeout: float | None = None
     autostart: bool = True
     autorestart: bool = True
+    crash_limit: int = 0  # crashes after RUNNING within crash_window → FATAL (0: never)
+    crash_window: float = 300.0
+    # exit code → its meaning ("configuration error"): such an exit goes FATAL at once
+    fatal_exit_codes: Mapping[int, str] = field(default_factory=dict, hash=False)
     log_file: Path | None = None
     cwd: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict, hash=False)  # extra variables
@@ -85,6 +98,8 @@ class ProgramSpec:
             "stopwaitsecs must be > 0": self.stopwaitsecs <= 0,
             "backoff_base must be > 0": self.backoff_base <= 0,
             "backoff_cap must be >= backoff_base": self.backoff_cap < self.backoff_base,
+            "crash_limit must be >= 0": self.crash_limit < 0,
+            "crash_window must be > 0": self.crash_window <= 0,
             "heartbeat_timeout must be > 0 or None": (
                 self.heartbeat_timeout is not None and self.heartbeat_timeout <= 0
             ),
@@ -118,6 +133,7 @@ class WorkerStatus:
     backoff_until: float | None = None
     retries: int = 0
     message: str = ""
+    reason: str = ""  # the last failed exit's error line (kept until an operator start)
 
 
 class Action(Enum):
@@ -159,9 +175,13 @@ class SpawnFailed:
 
 @dataclass(frozen=True)
 class Exited:
-    """The process was reaped; ``code`` as ``Popen.returncode`` (-N: killed by signal N)."""
+    """The process was reaped; ``code`` as ``Popen.returncode`` (-N: killed by signal N).
+
+    ``reason``: the worker's last error line (from its output), empty if none is known.
+    """
 
     code: int
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -206,6 +226,7 @@ class WorkerMachine:
         self._start_pending = spec.autostart
         self._spawn_from: WorkerState | None = None
         self._changes: list[Transition] = []
+        self._crashes: deque[float] = deque()  # monotonic times of crashes after RUNNING
 
     @property
     def state(self) -> WorkerState:
@@ -233,9 +254,9 @@ class WorkerMachine:
             case Spawned(pid=pid):
                 return self._on_spawned(pid)
             case SpawnFailed(message=message):
-                return self._failed_start(None, f"spawn failed: {message}")
-            case Exited(code=code):
-                return self._on_exited(code)
+                return self._failed_start(None, f"spawn failed: {message}", message)
+            case Exited(code=code, reason=reason):
+                return self._on_exited(code, reason)
             case Tick():
                 return self._on_tick(event)
         raise TypeError(f"unknown event {event!r}")
@@ -250,7 +271,8 @@ class WorkerMachine:
             return []
         if state in (WorkerState.STARTING, WorkerState.RUNNING):
             return []
-        self._status = replace(self._status, retries=0)
+        self._crashes.clear()  # an operator start forgets the crash history (reset-failed)
+        self._status = replace(self._status, retries=0, reason="")
         return self._spawn(counted=False)
 
     def _on_stop(self) -> list[Action]:
@@ -265,6 +287,7 @@ class WorkerMachine:
 
     def _on_restart(self) -> list[Action]:
         if self.state in (WorkerState.STARTING, WorkerState.RUNNING):
+            self._crashes.clear()
             actions = self._terminate("restart requested")
             self._start_pending = True
             return actions
@@ -281,35 +304,44 @@ class WorkerMachine:
             self._set(WorkerState.RUNNING, "running", retries=0)
         return []
 
-    def _on_exited(self, code: int) -> list[Action]:
+    def _on_exited(self, code: int, reason: str) -> list[Action]:
         state = self.state
+        meaning = self.spec.fatal_exit_codes.get(code)
+        if meaning is not None and state in (WorkerState.STARTING, WorkerState.RUNNING):
+            self._ended(WorkerState.FATAL, code,
+                        f"exited with code {code} ({meaning}); not restarted: fix it, then "
+                        "start the worker", reason=reason, backoff_until=None)
+            return []
         if state is WorkerState.STARTING:
-            return self._failed_start(code, f"exited with code {code} before startsecs")
+            return self._failed_start(code, f"exited with code {code} before startsecs", reason)
         if state is WorkerState.RUNNING:
-            self._ended(WorkerState.EXITED, code, f"exited unexpectedly with code {code}")
+            self._ended(WorkerState.EXITED, code, f"exited unexpectedly with code {code}",
+                        reason=reason)
             return self._autorestart()
         if state is not WorkerState.STOPPING:
             return []
         if self._hung:
             self._hung = False
-            self._ended(WorkerState.EXITED, code, f"hung worker ended with code {code}")
+            self._ended(WorkerState.EXITED, code, f"hung worker ended with code {code}",
+                        reason=reason or "heartbeat stale: killed as hung")
             return self._autorestart()
         self._ended(WorkerState.STOPPED, code, f"stopped (exit code {code})")
         if self._start_pending:
             return self._spawn(counted=False)
         return []
 
-    def _failed_start(self, code: int | None, why: str) -> list[Action]:
+    def _failed_start(self, code: int | None, why: str, reason: str) -> list[Action]:
         retries = self._status.retries + 1
         if retries > self.spec.startretries:
             message = (f"{why}; gave up after {retries} attempts "
                        f"(startretries={self.spec.startretries}); needs an operator restart")
-            self._ended(WorkerState.FATAL, code, message, retries=retries, backoff_until=None)
+            self._ended(WorkerState.FATAL, code, message, retries=retries, backoff_until=None,
+                        reason=reason)
             return []
         delay = self.spec.backoff_delay(retries)
         self._retry_at = self._clock() + delay
         self._ended(WorkerState.BACKOFF, code, f"{why}; retry in {delay:g}s",
-                    retries=retries, backoff_until=self._wall() + delay)
+                    retries=retries, backoff_until=self._wall() + delay, reason=reason)
         return []
 
     # -- time --------------------------------------------------------------------------
@@ -366,8 +398,28 @@ class WorkerMachine:
         return [Action.TERMINATE]
 
     def _autorestart(self) -> list[Action]:
-        if self.spec.autorestart:
+        """After a crash past RUNNING: restart, back off or go FATAL (the crash policy)."""
+        if not self.spec.autorestart:
+            return []
+        limit, window = self.spec.crash_limit, self.spec.crash_window
+        if limit <= 0:
             return self._spawn(counted=True)
+        now = self._clock()
+        self._crashes.append(now)
+        while now - self._crashes[0] > window:
+            self._crashes.popleft()
+        crashes = len(self._crashes)
+        if crashes >= limit:
+            self._set(WorkerState.FATAL, f"crashed {crashes} times within {window:g}s "
+                      f"(crash_limit={limit}); needs an operator restart", backoff_until=None)
+            return []
+        if crashes == 1:
+            return self._spawn(counted=True)
+        delay = self.spec.backoff_delay(crashes - 1)
+        self._retry_at = now + delay
+        self._set(WorkerState.BACKOFF,
+                  f"crashed {crashes} times within {window:g}s; restart in {delay:g}s",
+                  backoff_until=self._wall() + delay)
         return []
 
     def _ended(self, state: WorkerState, code: int | None, message: str,

@@ -16,8 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
+from fxconsole.ops.crash_reason import exit_reason, read_tail
 from fxconsole.ops.process import Launcher, ProcessHandle, spawn_worker
 from fxconsole.ops.states import (
     Action,
@@ -73,6 +75,7 @@ class Supervisor:
         launcher: starts a worker's process (:func:`~fxconsole.ops.process.spawn_worker`).
         wall_clock: UNIX seconds, to age heartbeats and stamp statuses.
         sleep: used only by :meth:`shutdown`.
+        output_tail: ``log file → its last lines`` (the exit reason is read from them).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Supervisor:
         launcher: Launcher = spawn_worker,
         wall_clock: Clock = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        output_tail: Callable[[Path | None], str] = read_tail,
     ) -> None:
         self._workers: dict[str, _Worker] = {}
         for spec in specs:
@@ -96,6 +100,7 @@ class Supervisor:
         self._on_change = on_change
         self._launcher = launcher
         self._sleep = sleep
+        self._output_tail = output_tail
         self._closing = False
 
     # -- the loop ----------------------------------------------------------------------
@@ -245,7 +250,14 @@ class Supervisor:
         code = worker.proc.poll()
         if code is not None:
             worker.proc = None
-            self._handle(worker, Exited(code))
+            reason = ""
+            if code != 0:
+                try:
+                    reason = exit_reason(code, self._output_tail(worker.machine.spec.log_file))
+                except Exception:  # a reason is a courtesy: never let it stop the reaping
+                    logger.exception("reading the exit reason of %s failed",
+                                     worker.machine.spec.name)
+            self._handle(worker, Exited(code, reason))
 
     def _handle(self, worker: _Worker, event: Event) -> None:
         pending = worker.machine.handle(event)
