@@ -306,7 +306,12 @@ CREATE TABLE retention_state (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
+# Issue 16's crash policy: why a worker last failed (its last error line), for status.
+V7 = """
+ALTER TABLE workers ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
