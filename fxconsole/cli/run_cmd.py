@@ -91,6 +91,9 @@ def run_pool(ctx: Context, args: argparse.Namespace) -> int:
         pool.start()
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             pool.step()
+            if pool.stop_reason is not None:
+                console.print(f"stopping: {pool.stop_reason}")
+                break
             if time.monotonic() >= next_status:
                 next_status = time.monotonic() + ctx.config.supervisor.status_seconds
                 console.print(status_line(pool.conn, run))
@@ -101,4 +104,4 @@ def run_pool(ctx: Context, args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     console.print("all workers stopped")
-    return 0
+    return 0 if pool.stop_reason is None else 1

@@ -120,6 +120,30 @@ class SupervisorLock:
             os.close(fd)
         return None
 
+    def recorded_pid(self) -> int | None:
+        """The pid written in the file, whether or not anybody holds the lock: after a
+        supervisor was killed with -9 it still names the dead holder (a clean release
+        clears it). None if the file is missing or empty."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        try:
+            return _read_pid(fd)
+        finally:
+            os.close(fd)
+
+    def still_ours(self) -> bool:
+        """True while this object holds the lock on the file that is at :attr:`path` now
+        (False once the file, or the workspace around it, was deleted or replaced)."""
+        if self._fd is None:
+            return False
+        try:
+            now, held = os.stat(self.path), os.fstat(self._fd)
+            return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+        except OSError:
+            return False
+
     def __enter__(self) -> SupervisorLock:
         return self.acquire()
 

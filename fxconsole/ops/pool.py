@@ -23,7 +23,9 @@ from fxconsole.agents.manifest import validate_run_name
 from fxconsole.config import Config
 from fxconsole.ops import commands as cmd
 from fxconsole.ops.alerts import ALERT_KEYS, AlertTracker, active_alerts
+from fxconsole.ops.config_watch import ConfigWatch, write_running_config
 from fxconsole.ops.db import connect, transaction
+from fxconsole.ops.exitcodes import FATAL_EXIT_CODES
 from fxconsole.ops.lock import SupervisorLock
 from fxconsole.ops.queries import latest_metrics
 from fxconsole.ops.registry import sync_checkpoints, upsert_run
@@ -38,6 +40,7 @@ logger = logging.getLogger(__name__)
 ALERT_SECONDS = 10.0
 COMMAND_SECONDS = 0.5
 REGISTRY_SECONDS = 5.0
+WORKSPACE_SECONDS = 3.0  # how often the supervisor checks its workspace still exists
 
 
 def program_specs(cfg: Config, ws: Workspace, run: str,
@@ -64,7 +67,8 @@ def program_specs(cfg: Config, ws: Workspace, run: str,
                   "--config", str(config_path or ws.config_file)),
             startsecs=s.startsecs, startretries=s.startretries, stopwaitsecs=s.stopwaitsecs,
             heartbeat_timeout=s.heartbeat_timeout, log_file=ws.logs_dir / f"{name}.out",
-            cwd=ws.root,
+            crash_limit=s.crash_limit, crash_window=s.crash_window,
+            fatal_exit_codes=FATAL_EXIT_CODES, cwd=ws.root,
             env={SUPERVISOR_PID_ENV: str(os.getpid()), **dict.fromkeys(THREAD_VARS, "1")},
         )
         for name, role in names
@@ -88,6 +92,8 @@ class Pool:
     _next_commands: float = 0.0
     _next_alerts: float = 0.0
     _next_registry: float = 0.0
+    _next_workspace: float = 0.0
+    stop_reason: str | None = None  # set when the supervisor must stop (workspace gone)
 
     def __post_init__(self) -> None:
         self.ws.ensure()
@@ -101,7 +107,11 @@ class Pool:
 
     def _open(self) -> None:
         self.conn = connect(self.ws.console_db)
-        specs = program_specs(self.cfg, self.ws, self.run, self.config_path)
+        source = self.config_path or self.ws.config_file
+        self._config_watch = ConfigWatch(source)
+        # workers (also those restarted later) get the config this supervisor loaded
+        running = write_running_config(self.cfg, self.ws.data_dir)
+        specs = program_specs(self.cfg, self.ws, self.run, running)
         self._roles = {spec.name: spec.role for spec in specs}
         self._timeouts = {spec.name: spec.heartbeat_timeout for spec in specs}
         with transaction(self.conn):  # forget workers and commands of an earlier supervisor
@@ -143,6 +153,10 @@ class Pool:
         if now >= self._next_registry:
             self._next_registry = now + REGISTRY_SECONDS
             self._sync_registry()
+            self._check_config()
+        if now >= self._next_workspace:
+            self._next_workspace = now + WORKSPACE_SECONDS
+            self._check_workspace()
 
     def close(self, timeout: float | None = None) -> None:
         """Stop every worker (SIGTERM, then SIGKILL), release the lock."""
@@ -152,6 +166,22 @@ class Pool:
             self.conn.close()
             self.lock.release()
 
+    def _check_config(self) -> None:
+        change = self._config_watch.poll()
+        if change is not None:
+            level, message = change
+            logger.log(logging.WARNING if level == "warning" else logging.INFO, "%s", message)
+            with transaction(self.conn):
+                self._event(level, "config-invalid" if level == "warning" else "config-changed",
+                            message)
+
+    def _check_workspace(self) -> None:
+        """Ask the loop to stop once the workspace folder (its lock file) is gone."""
+        if self.stop_reason is None and not self.lock.still_ours():
+            self.stop_reason = (f"the workspace {self.ws.root} (its lock file {self.lock.path}) "
+                                "was deleted or replaced")
+            logger.error("%s: stopping every worker and the supervisor", self.stop_reason)
+
     def _heartbeat(self, name: str) -> float | None:
         return self._beats.get(name)
 
@@ -159,30 +189,34 @@ class Pool:
         with transaction(self.conn):
             self.conn.execute(
                 "INSERT INTO workers (name, role, state, pid, started, stopped, restarts,"
-                " exit_code, heartbeat_timeout, message, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " exit_code, heartbeat_timeout, message, reason, updated)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(name) DO UPDATE SET state=excluded.state, pid=excluded.pid,"
                 " started=excluded.started, stopped=excluded.stopped,"
                 " restarts=excluded.restarts, exit_code=excluded.exit_code,"
-                " message=excluded.message, updated=excluded.updated",
+                " message=excluded.message, reason=excluded.reason, updated=excluded.updated",
                 (status.name, self._roles[status.name], str(status.state), status.pid,
                  status.started_at, status.stopped_at, status.restarts, status.exit_code,
-                 self._timeouts[status.name], status.message, time.time()),
+                 self._timeouts[status.name], status.message, status.reason, time.time()),
             )
+            why = f": {status.reason}" if status.reason else ""
             if status.state == WorkerState.EXITED and status.exit_code not in (0, None):
                 self._event("warning", "worker-exited",
-                            f"{status.name} exited with {status.exit_code}; restarting "
-                            f"(restart {status.restarts + 1})")
+                            f"{status.name} exited with {status.exit_code}{why}",
+                            {"exit_code": status.exit_code, "reason": status.reason})
             elif status.state == WorkerState.FATAL:
                 self._event("error", "worker-fatal",
-                            f"{status.name} is FATAL: {status.message or 'gave up restarting'}")
+                            f"{status.name} is FATAL: {status.message or 'gave up restarting'}"
+                            f"{why}", {"exit_code": status.exit_code, "reason": status.reason})
             elif (status.state == WorkerState.STOPPING
                   and status.message.startswith("heartbeat stale")):
                 self._event("warning", "heartbeat-gap", f"{status.name}: {status.message}")
 
-    def _event(self, level: str, kind: str, message: str) -> None:
+    def _event(self, level: str, kind: str, message: str,
+               data: dict[str, object] | None = None) -> None:
         self.conn.execute(
             "INSERT INTO events (ts, level, source, kind, message, data) VALUES (?,?,?,?,?,?)",
-            (time.time(), level, cmd.SUPERVISOR, kind, message, dumps_json({})),
+            (time.time(), level, cmd.SUPERVISOR, kind, message, dumps_json(data or {})),
         )
 
     def _run_commands(self) -> None:
