@@ -1,9 +1,9 @@
 """Why a worker died, in one line: the exception line of the last traceback in its output.
 
 :func:`error_line` and :func:`exit_reason` are pure (text in, line out); :func:`read_tail`
-reads the tail of a worker's ``<name>.out`` after it exited. The supervisor puts the line in the worker's
-status, the ``workers`` table and the FATAL/exited event, so an operator reads the cause
-in ``fxconsole status`` instead of digging through the file.
+reads the tail of a worker's ``<name>.out`` after it exited. The supervisor puts the line
+in the worker's status, the ``workers`` table and the FATAL/exited event, so an operator
+reads the cause in ``fxconsole status`` instead of digging through the file.
 """
 
 from __future__ import annotations

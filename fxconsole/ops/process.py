@@ -5,6 +5,11 @@ interpreter (the ``spawn`` start method, nothing inherited from the supervisor b
 environment) that leads its own session and process group, so one signal reaches the
 worker and everything it started. Its stdout and stderr are appended to its log file.
 
+Workers die with their supervisor: on Linux each is started with ``PR_SET_PDEATHSIG``
+(SIGTERM), so the kernel signals it the moment the supervisor's process ends — also by
+``kill -9``, and also while the worker sits in a long call that never reaches its own
+check of the supervisor's pid.
+
 Reaping never leaves orphans: when the leader has exited, :meth:`WorkerProcess.poll` first
 looks at it without reaping (``waitid(WNOWAIT)``), sends SIGKILL to whatever is left of
 its group — while the leader's zombie still pins the group id, so the signal cannot reach
@@ -14,10 +19,13 @@ an unrelated process that reused the number — and only then reaps it with ``wa
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,6 +54,41 @@ class ProcessHandle(Protocol):
 
 
 Launcher = Callable[[ProgramSpec], ProcessHandle]
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` on Linux, else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        logger.warning("prctl is not available: workers will not die with the supervisor "
+                       "by PR_SET_PDEATHSIG (they still stop at their next heartbeat)")
+        return None
+
+
+_PRCTL = _load_prctl()  # loaded before any fork: the child only calls it
+
+
+def parent_death_signal(parent: int, sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child receive ``sig`` when ``parent`` dies (Linux's
+    ``PR_SET_PDEATHSIG``); None where that does not exist.
+
+    If the parent died between the fork and the call, the child signals itself at once.
+    """
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+
+    def preexec() -> None:  # runs in the child between fork and exec: no logging, no locks
+        prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), sig)
+
+    return preexec
 
 
 def signal_group(pgid: int, sig: int) -> bool:
@@ -171,6 +214,9 @@ def spawn_worker(spec: ProgramSpec) -> WorkerProcess:
             env=env,
             close_fds=True,
             start_new_session=True,
+            # the kernel signals the worker when the spawning *thread* ends: spawn from the
+            # supervisor loop's thread, which lives as long as the supervisor
+            preexec_fn=parent_death_signal(os.getpid()),
         )
     logger.debug("spawned %s pid %d: %s", spec.name, popen.pid, command)
     return WorkerProcess(popen, spec.name)
