@@ -6,7 +6,12 @@ Rules (DESIGN.md, State):
   connection across ``fork``/``spawn`` (SQLite's locks are per process; a forked copy can
   corrupt the database). :func:`transaction` refuses a connection opened by another pid.
 - WAL journal, ``synchronous=NORMAL`` (a power cut may lose the last commits, never
-  consistency), a busy timeout of several seconds, foreign keys on.
+  consistency; the live order journal's connection raises it to FULL), a busy timeout of
+  several seconds, foreign keys on.
+- ``auto_vacuum=INCREMENTAL`` (a new database is created so; an older one is converted
+  once by :func:`ensure_incremental_vacuum`, which the supervisor runs before starting
+  workers), so the retention pass can give freed pages back; the WAL file is cut back to
+  :data:`WAL_SIZE_LIMIT` after checkpoints.
 - ``isolation_level=None``: the ``sqlite3`` module never opens transactions by itself;
   every write goes through :func:`transaction`, which takes the write lock up front with
   ``BEGIN IMMEDIATE`` (a deferred transaction that later upgrades to a writer fails with
@@ -30,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 CONSOLE_DB = "console.sqlite"
 BUSY_TIMEOUT_SECONDS = 10.0
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+INCREMENTAL = 2  # PRAGMA auto_vacuum
 
 
 class ConsoleConnection(sqlite3.Connection):
@@ -63,7 +70,9 @@ def connect(
     conn.owner_pid = os.getpid()
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect on a new file only
         _set_wal(conn, busy_timeout)
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         if migrate_schema:
@@ -72,6 +81,28 @@ def connect(
         conn.close()
         raise
     return conn
+
+
+def ensure_incremental_vacuum(conn: sqlite3.Connection) -> bool:
+    """Convert a database created without ``auto_vacuum=INCREMENTAL`` (one ``VACUUM``).
+
+    The ``VACUUM`` rewrites the whole file and holds the write lock meanwhile: call it
+    before the workers start. A database already incremental costs one PRAGMA read.
+
+    Returns:
+        True if the database was converted now.
+
+    Raises:
+        sqlite3.Error: if the ``VACUUM`` fails (e.g. locked beyond the busy timeout).
+    """
+    if int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == INCREMENTAL:
+        return False
+    started = time.monotonic()
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    conn.execute("VACUUM")
+    logger.info("console database converted to incremental vacuum in %.1f s",
+                time.monotonic() - started)
+    return int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == INCREMENTAL
 
 
 def _set_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:

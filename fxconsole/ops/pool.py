@@ -26,6 +26,7 @@ from fxconsole.ops.alerts import ALERT_KEYS, AlertTracker, active_alerts
 from fxconsole.ops.config_watch import ConfigWatch, write_running_config
 from fxconsole.ops.db import connect, transaction
 from fxconsole.ops.exitcodes import FATAL_EXIT_CODES
+from fxconsole.ops.housekeeping import Housekeeper
 from fxconsole.ops.lock import SupervisorLock
 from fxconsole.ops.queries import latest_metrics
 from fxconsole.ops.registry import sync_checkpoints, upsert_run
@@ -124,6 +125,10 @@ class Pool:
         upsert_run(self.conn, self.run, "ppo", dataclasses.asdict(self.cfg))
         with transaction(self.conn):  # the run this supervisor follows is the active one
             self.conn.execute("UPDATE runs SET state = 'inactive' WHERE name != ?", (self.run,))
+        self.housekeeper = Housekeeper(  # bounded stores (issue 16): before workers start
+            self.conn, self.cfg.ops, self.ws.checkpoints_dir,
+            [*(s.log_file for s in specs if s.log_file), self.ws.logs_dir / "supervisor.log"],
+            clock=self.clock)
 
     def start(self) -> None:
         """Start every worker."""
@@ -157,6 +162,7 @@ class Pool:
         if now >= self._next_workspace:
             self._next_workspace = now + WORKSPACE_SECONDS
             self._check_workspace()
+        self.housekeeper.tick()
 
     def close(self, timeout: float | None = None) -> None:
         """Stop every worker (SIGTERM, then SIGKILL), release the lock."""
