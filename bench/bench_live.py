@@ -20,8 +20,10 @@ noted.
    readings: bar seen in ``step`` → request out); "decided"
    the moment the trader's observer gets the decision (journal, state and metrics
    written). The breakdown times the features, the policy, every journal/``live_state``
-   write (SQLite commits, WAL, synchronous=NORMAL), the broker calls, the metrics writer
-   and garbage collection, for the mean bar and for the slowest 1 % of steps. Bars come
+   write (SQLite commits, WAL, the journal's synchronous=FULL), the broker calls, the
+   metrics writer and garbage collection, for the mean bar and for the slowest 1 % of
+   steps. Run twice: with the journal's synchronous=FULL (what the live worker uses) and
+   with NORMAL (what it used before issue 16), to show what durability costs. Bars come
    back to back (a tight loop), so the metrics writer's once-a-second flush carries
    hundreds of bars' rows, far more than live, where a bar comes once a minute.
 2. OANDA broker against the fake v20 server of the tests (its own process on 127.0.0.1, so
@@ -36,6 +38,7 @@ noted.
    CPU over ``--idle-seconds``.
 
     .venv/bin/python bench/bench_live.py [--bars 2000] [--oanda-bars 300] [--idle-seconds 20]
+        [--journal-only]   (only part 1, FULL vs NORMAL)
 """
 
 from __future__ import annotations
@@ -309,7 +312,8 @@ def report_bars(bars: list[BarTiming], trader_ms: list[float], label: str) -> di
     p99 = float(np.percentile(to_request, 99)) * 1000.0 if to_request else math.nan
     p99_hold = float(np.percentile([b.decided - b.seen for b in holds], 99)) * 1000.0 \
         if holds else math.nan
-    return {"p99": p99, "p99_hold": p99_hold}
+    p50 = float(np.percentile(to_request, 50)) * 1000.0 if to_request else math.nan
+    return {"p99": p99, "p50": p50, "p99_hold": p99_hold}
 
 
 def _mean_ms(bars: list[BarTiming], bucket: str) -> float:
@@ -366,13 +370,16 @@ def step(trader: LiveTrader, probe: Probe) -> bool:
 
 # --- 1. paper ------------------------------------------------------------------------------
 
-def bench_paper(ws: Workspace, actor: Policy, n_bars: int) -> dict[str, float]:
-    """The paper broker in this process, one bar per step."""
+def bench_paper(ws: Workspace, actor: Policy, n_bars: int,
+                synchronous: str = "FULL") -> dict[str, float]:
+    """The paper broker in this process, one bar per step, the journal's connection at
+    ``synchronous`` (FULL as the live worker runs it, or NORMAL to compare)."""
     cfg = bench_config()
-    conn = connect(ws.root / "paper-bench.sqlite")
+    conn = connect(ws.root / f"paper-bench-{synchronous.lower()}.sqlite")
     broker = PaperBroker(conn, paper_bars(cfg, ws), "GBP_JPY", pip_size(cfg.data.symbol),
                          cfg.env.spread_pips, bars_per_second=None)
     trader, sink, probe = make_trader(broker, conn, actor, cfg)
+    conn.execute(f"PRAGMA synchronous = {synchronous}")  # the Journal set FULL
     try:
         step(trader, probe)
         while len(probe.bars) < n_bars + WARMUP_BARS:
@@ -383,7 +390,8 @@ def bench_paper(ws: Workspace, actor: Policy, n_bars: int) -> dict[str, float]:
         sink.writer.close()
         broker.close()
         conn.close()
-    out = report_bars(probe.bars, sink.latencies, "1. paper broker, in-process")
+    out = report_bars(probe.bars, sink.latencies,
+                      f"1. paper broker, in-process, journal synchronous={synchronous}")
     print(f"  (orders refused by the risk limits, e.g. the weekend: {probe.refused})")
     return out
 
@@ -553,6 +561,8 @@ def main() -> None:
                              "per request)")
     parser.add_argument("--agent", choices=("ppo", "muzero"), default="ppo",
                         help="the agent whose checkpoint is traded")
+    parser.add_argument("--journal-only", action="store_true",
+                        help="only part 1: the journal's synchronous=FULL vs NORMAL")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
@@ -562,6 +572,12 @@ def main() -> None:
         print(f"set-up: 0.25 years of synthetic M1 bars + {what} in {took:.1f} s")
         _, actor = load_policy(ws.checkpoints_dir / RUN / "deployed.json")
         paper = bench_paper(ws, actor, args.bars)
+        normal = bench_paper(ws, actor, args.bars, "NORMAL")
+        if args.journal_only:
+            print(f"\njournal synchronous=FULL vs NORMAL, new bar → order request p99: "
+                  f"{paper['p99']:.2f} vs {normal['p99']:.2f} ms; p50 "
+                  f"{paper['p50']:.2f} vs {normal['p50']:.2f} ms")
+            return
         oanda = bench_oanda(ws, actor, args.oanda_bars, args.fake_nagle)
         idle = bench_process(ws, 0.1, args.idle_seconds)
         busy = bench_process(ws, 2.0, args.idle_seconds)
@@ -570,6 +586,8 @@ def main() -> None:
     goal = "p99 < 10 ms" if args.agent == "ppo" else "p99 < 50 ms"
     rows = [
         ("paper: new bar → order request, p99", f"{paper['p99']:.2f} ms", goal),
+        ("paper, journal synchronous=NORMAL: the same, p99", f"{normal['p99']:.2f} ms",
+         "(before issue 16)"),
         ("paper: new bar → decided (no order), p99", f"{paper['p99_hold']:.2f} ms",
          goal),
         ("OANDA (fake, local): new bar → order request, p99", f"{oanda['p99']:.2f} ms",

@@ -12,7 +12,8 @@ nothing is ever re-sent blindly.
 operator's switches, a halt after a reconciliation mismatch, the risk counters, the last
 decided bar and the last decisions, which the console shows.
 
-Every write is its own short ``BEGIN IMMEDIATE`` transaction.
+Every write is its own short ``BEGIN IMMEDIATE`` transaction, on a connection set to
+``synchronous=FULL``: a committed INTENT or SENT survives a power cut.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ FLATTEN_PENDING = "flatten_pending"  # bool: an operator's flatten not yet done 
 MAX_DECISIONS = 20
 CHECKPOINT_SECONDS = 10.0
 MAX_CLIENT_ID = 128  # OANDA's limit on client extension ids
+SYNCHRONOUS = "FULL"  # the journal's connection: every commit on disk before it returns
 UNRESOLVED = (OrderState.INTENT, OrderState.SENT, OrderState.UNKNOWN)
 _COLUMNS = ("id, client_id, run, worker, broker, instrument, units, purpose, bar_ts, "
             "decision_price, created, sent, state, filled_units, fill_price, cost_pips, pl, "
@@ -118,6 +120,10 @@ class Journal:
         # checkpoints to checkpoint_wal(), called after a bar's work (other processes'
         # commits checkpoint as usual).
         conn.execute("PRAGMA wal_autocheckpoint = 0")
+        # Durable journal (issue 16): with synchronous=NORMAL a power cut may undo the last
+        # commits, so the INTENT/SENT rows of an order already sent could vanish. FULL
+        # syncs the WAL at every commit (the cost is in bench/bench_live.py).
+        conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
         self._checkpointed = clock()
 
     # --- orders ---------------------------------------------------------------------

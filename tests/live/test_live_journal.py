@@ -82,3 +82,15 @@ def test_decisions_are_bounded() -> None:
 def test_client_ids_fit_oanda() -> None:
     cid = make_client_id("r" * 200, BAR, 12)
     assert len(cid) <= 128 and cid.endswith("-1700000040-12")
+
+
+def test_the_journal_connection_syncs_every_commit(tmp_path: Path) -> None:
+    """synchronous=FULL (2) on the journal's connection: a committed INTENT/SENT survives a
+    power cut; other console connections keep NORMAL (1)."""
+    conn = console(tmp_path / "console.sqlite")
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    journal = Journal(conn, "main", "live", "paper")
+    assert journal.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    journal.record_intent("GBP_JPY", 1, "open", BAR, 150.0)
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert console(tmp_path / "console.sqlite").execute("PRAGMA synchronous").fetchone()[0] == 1
