@@ -6,14 +6,14 @@ own episodes only when the pool has no collector)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fxconsole.agents.base import TrainingHandle, TrainRequest
 from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError, read_manifest
 from fxconsole.agents.registry import get_agent
-from fxconsole.ops.runtime import WorkerRuntime
+from fxconsole.ops.runtime import Reply, WorkerRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class TrainerControl:
     """Operator state between commands and the training loop."""
 
     paused: bool = False
-    save_requested: bool = False
+    manual: list[Reply] = field(default_factory=list)  # checkpoint-now, answered on save
     rollback_to: str | None = None
 
 
@@ -31,8 +31,8 @@ def main(rt: WorkerRuntime) -> None:
     """Train in an endless sequence of ``train.timesteps`` chunks, resuming each time."""
     ctl = TrainerControl()
     ws = rt.workspace
+    rt.deferred["checkpoint-now"] = ctl.manual.append
     rt.handlers.update({
-        "checkpoint-now": lambda args: _request(ctl, "save_requested"),
         "pause": lambda args: _set_paused(ctl, True),
         "resume": lambda args: _set_paused(ctl, False),
         "rollback-to": lambda args: _rollback(rt, ctl, args),
@@ -74,14 +74,22 @@ def _control(rt: WorkerRuntime, ctl: TrainerControl, cb: TrainingHandle) -> bool
 
 
 def _save_if_requested(ctl: TrainerControl, cb: TrainingHandle) -> None:
-    if ctl.save_requested:
-        ctl.save_requested = False
-        cb.save_now()
-
-
-def _request(ctl: TrainerControl, flag: str) -> str:
-    setattr(ctl, flag, True)
-    return "checkpoint will be saved at the next step"
+    """Save a manual checkpoint for the checkpoint-now commands received, then answer
+    them with its name (one save answers every request of the same step)."""
+    if not ctl.manual:
+        return
+    replies, ctl.manual = ctl.manual, []
+    try:
+        manifest = cb.save_manual()
+    except (CheckpointError, OSError) as exc:  # a full disk must not end the training
+        logger.exception("checkpoint-now failed")
+        for reply in replies:
+            reply.fail(f"checkpoint-now failed: {exc}")
+        return
+    for reply in replies:
+        reply.done(f"saved {manifest.run}/{manifest.tag} ({manifest.timesteps:,} timesteps, "
+                   f"{manifest.model_file}); kept until you delete "
+                   f"checkpoints/{manifest.run}/{manifest.tag}.json")
 
 
 def _set_paused(ctl: TrainerControl, paused: bool) -> str:

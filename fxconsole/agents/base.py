@@ -63,15 +63,16 @@ class PreparesSessions(Protocol):
 
 
 class TrainingHandle(Protocol):
-    """What a control hook sees of a running training: the step counter, save-now."""
+    """What a control hook sees of a running training: the step counter, a manual save."""
 
     @property
     def num_timesteps(self) -> int:
         """Environment steps so far, the run's earlier ones included."""
         ...
 
-    def save_now(self) -> None:
-        """Save ``latest`` (and ``candidate`` if it improved) at once."""
+    def save_manual(self) -> Manifest:
+        """Save at once as ``manual-<timesteps>`` (kept until the operator deletes it) and
+        ``latest`` (and ``candidate`` if it improved); returns the manual manifest."""
         ...
 
 

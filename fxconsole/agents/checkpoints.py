@@ -4,13 +4,16 @@ Layout of ``checkpoints/<run>/``::
 
     models/<timesteps:012d>-<sha256[:12]>.zip   stable-baselines3's zip, content-addressed
     latest.json  best.json  periodic-<timesteps:012d>.json   manifests (see :class:`Manifest`)
+    manual-<timesteps>.json                                  an operator's checkpoint-now
 
 A save writes the model zip, then one manifest per tag, then prunes old periodic manifests,
-then deletes model files that no manifest references. Every write goes to a temp file in the
-same folder, is flushed and fsynced, renamed over its target with ``os.replace``, and the
-folder is fsynced. So a process killed at any moment of a save leaves every manifest written
-before pointing at an intact model whose sha256 matches. Writers of one run take an
-exclusive ``flock`` on ``<run>/.lock``; readers take no lock and hash the very bytes they load.
+then deletes model files that no manifest references. ``manual-…`` manifests are never
+pruned: their models stay until the operator deletes the manifest file (the next save's gc
+then removes the model). Every write goes to a temp file in the same folder, is flushed and
+fsynced, renamed over its target with ``os.replace``, and the folder is fsynced. So a
+process killed at any moment of a save leaves every manifest written before pointing at an
+intact model whose sha256 matches. Writers of one run take an exclusive ``flock`` on
+``<run>/.lock``; readers take no lock and hash the very bytes they load.
 
 This module is the one to import: it re-exports the manifest format
 (:mod:`fxconsole.agents.manifest`) and the read side (:mod:`fxconsole.agents.checkpoint_load`:
@@ -69,7 +72,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TAGS = ("latest", "best", "periodic", "candidate")
+TAGS = ("latest", "best", "periodic", "candidate", "manual")
+MANUAL_PREFIX = "manual-"
 # Tags that can point at an existing model. "validating" and "rollback" pin a checkpoint
 # the validator or the trainer is about to load so that the trainer's gc keeps its model;
 # "validated" is the newest checkpoint that passed the promotion rule.
@@ -140,7 +144,8 @@ class RunCheckpoints:
             model: a stable-baselines3 algorithm (anything with ``save(file_object)``).
             timesteps: the training step counter the model is at.
             tags: any of "latest", "best", "periodic" (→ ``periodic-<timesteps>``),
-                "candidate" (the trainer's rolling-SQN best, waiting for validation).
+                "candidate" (the trainer's rolling-SQN best, waiting for validation),
+                "manual" (→ ``manual-<timesteps>``, kept until the operator deletes it).
             config: the whole configuration as a JSON-able dict (``dataclasses.asdict``).
             observation_spec: kind, shape, dtype, feature names of the observations.
             feature_spec_version: version of the feature pipeline the model was trained on.
@@ -334,6 +339,8 @@ def _check_tags(tags: Iterable[str]) -> list[str]:
 
 
 def _tag_name(tag: str, timesteps: int) -> str:
+    if tag == "manual":
+        return f"{MANUAL_PREFIX}{timesteps}"
     return f"periodic-{timesteps:012d}" if tag == "periodic" else tag
 
 

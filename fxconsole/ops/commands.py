@@ -1,10 +1,12 @@
 """Operator commands: rows of the ``commands`` table, also the audit trail (DESIGN.md).
 
 A command goes ``pending`` → ``running`` (claimed by its target) → ``done`` | ``failed``
-with a result text. Targets are worker names (``trainer``, ``collector-1``, ``live``…) or
-``supervisor``; a worker claims the commands addressed to its own name. What a target
-accepts depends on its role (the ``workers`` table's role, else the name without a
-trailing ``-N``): see :data:`ALLOWED_VERBS`. The supervisor's lifecycle verbs take
+with a result text. A worker finishes a command when its effect is done, which may be
+later than the claim: checkpoint-now is finished after the save, naming the checkpoint
+(``fxconsole.ops.runtime.Reply``). Targets are worker names (``trainer``, ``collector-1``,
+``live``…) or ``supervisor``; a worker claims the commands addressed to its own name. What
+a target accepts depends on its role (the ``workers`` table's role, else the name without
+a trailing ``-N``): see :data:`ALLOWED_VERBS`. The supervisor's lifecycle verbs take
 ``{"worker": NAME}`` where NAME may be ``"all"``. Live's ``deploy`` takes
 ``{"checkpoint": SPEC}`` and optionally ``"force": true`` (deploy to an OANDA account a
 checkpoint that is not validated: :mod:`fxconsole.ops.deploy_gate`); the row keeps it.

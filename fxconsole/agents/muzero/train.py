@@ -149,9 +149,10 @@ class MuZeroTraining:
         """Transitions taken in, the run's earlier ones included."""
         return self.counters.timesteps
 
-    def save_now(self) -> None:
-        """Save ``latest`` (and ``candidate`` if the rolling SQN improved) now."""
-        self.save(["latest"])
+    def save_manual(self) -> Manifest:
+        """An operator's checkpoint-now: ``manual-<timesteps>`` and ``latest`` (and
+        ``candidate`` if the rolling SQN improved), at once; returns the manual manifest."""
+        return self.save(["manual", "latest"])
 
     def save(self, tags: list[str]) -> Manifest:
         """Write a checkpoint with ``tags`` (+ candidate when due)."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
+from fxconsole.agents.manifest import CheckpointError, Manifest
 from fxconsole.agents.ppo.checkpointing import CheckpointPolicy
 from fxconsole.agents.sinks import MetricsSink, rollout_values
 from fxconsole.agents.weighting import LoserWeightSchedule
@@ -115,13 +116,19 @@ class TrainingCallback(BaseCallback):
     def _on_training_end(self) -> None:
         self.emit()
         if self.checkpoints is not None:
-            self.save_now()
-
-    def save_now(self) -> None:
-        """Save ``latest`` now (the final save, or an operator's checkpoint-now)."""
-        if self.checkpoints is not None:
             self.checkpoints.final(self.model, self.num_timesteps, self.rolling.metrics(),
                                    self.schedule.state())
+
+    def save_manual(self) -> Manifest:
+        """An operator's checkpoint-now: ``manual-<timesteps>`` and ``latest``, at once.
+
+        Raises:
+            CheckpointError: if this training writes no checkpoints.
+        """
+        if self.checkpoints is None:
+            raise CheckpointError("this training writes no checkpoints")
+        return self.checkpoints.manual(self.model, self.num_timesteps, self.rolling.metrics(),
+                                       self.schedule.state())
 
     def snapshot(self) -> dict[str, float]:
         """Current metric values (what :meth:`emit` sends)."""

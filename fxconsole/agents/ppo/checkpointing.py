@@ -1,4 +1,5 @@
-"""When a training run saves which checkpoint: latest, periodic, best (rolling SQN)."""
+"""When a training run saves which checkpoint: latest, periodic, candidate (rolling SQN),
+manual (the operator's checkpoint-now)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,12 @@ class CheckpointPolicy:
               state: dict[str, Any]) -> Manifest:
         """Save ``latest`` (and ``candidate`` if it improved) now."""
         return self._save(model, timesteps, ["latest"], metrics, state)
+
+    def manual(self, model: Any, timesteps: int, metrics: TradeMetrics,
+               state: dict[str, Any]) -> Manifest:
+        """Save ``manual-<timesteps>`` and ``latest`` (and ``candidate`` if it improved)
+        now; returns the manual manifest."""
+        return self._save(model, timesteps, ["manual", "latest"], metrics, state)
 
     def _save(self, model: Any, timesteps: int, tags: list[str], m: TradeMetrics,
               state: dict[str, Any]) -> Manifest:
