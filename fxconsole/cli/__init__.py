@@ -6,9 +6,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from fxconsole.cli import (
     config_cmd,
+    daemon_cmd,
     data_cmd,
     live_cmd,
     ops_cmd,
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_parser(sub)
     ui_cmd.add_parser(sub)
     ops_cmd.add_parser(sub)
+    daemon_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
     tune_cmd.add_parser(sub)
     validate_cmd.add_parser(sub)
@@ -60,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `fxconsole --no-ui`: the whole system headless; `fxconsole`: the console UI.
         args.handler = run_cmd.run_pool if args.no_ui else ui_cmd.run_console
     try:
-        ctx: Context = open_context(args.workspace, args.config)
+        ctx: Context = _context(args)
         return int(args.handler(ctx, args) or 0)
     except CliError as exc:
         print(f"fxconsole: error: {exc}", file=sys.stderr)
@@ -71,4 +74,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `fxconsole config show | head`
         sys.stderr.close()
         return 0
+
+
+def _context(args: argparse.Namespace) -> Context:
+    """The command's context. Commands that must work with a broken config file (status,
+    ctl, logs, start, shutdown, config check) get the defaults instead, with a warning and
+    the error in ``args.config_error``: they need only the workspace's paths."""
+    args.config_error = None
+    try:
+        return open_context(args.workspace, args.config)
+    except CliError as exc:
+        if not getattr(args, "tolerate_bad_config", False):
+            raise
+        from fxconsole.config import Config
+        from fxconsole.workspace import resolve_workspace
+
+        try:
+            ws = resolve_workspace(args.workspace)
+        except NotADirectoryError as bad:
+            raise CliError(str(bad)) from None
+        args.config_error = str(exc)
+        if not getattr(args, "quiet_config_error", False):
+            print(f"fxconsole: warning: {exc}; this command goes on with the default "
+                  "configuration (it needs only the workspace's paths)", file=sys.stderr)
+        path = Path(args.config) if args.config else ws.config_file
+        return Context(ws, Config(), path)
 

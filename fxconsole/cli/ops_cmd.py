@@ -31,8 +31,9 @@ def add_parser(sub: Any) -> None:
     st = sub.add_parser("status", help="workers, latest metrics, validation, alerts")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.add_argument("--check", action="store_true",
-                    help="exit 1 unless a supervisor runs and no worker is FATAL or silent")
-    st.set_defaults(handler=_status)
+                    help="exit 1 unless a supervisor runs, no worker is FATAL or silent and "
+                         "not every worker is STOPPED (a healthcheck)")
+    st.set_defaults(handler=_status, tolerate_bad_config=True)
 
     ctl = sub.add_parser("ctl", help="send a command and wait for its outcome",
                          description="Lifecycle: start|stop|restart WORKER|all. Trainer: "
@@ -44,16 +45,20 @@ def add_parser(sub: Any) -> None:
     ctl.add_argument("argument", nargs="?", help="CHECKPOINT for rollback-to/deploy/validate")
     ctl.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
     ctl.add_argument("--no-wait", action="store_true", help="queue and return at once")
+    ctl.add_argument("--queue", action="store_true",
+                     help="queue the command even when no supervisor runs (only a worker "
+                          "still running without one can take it: a supervisor that starts "
+                          "fails what is pending)")
     ctl.add_argument("--force", action="store_true",
                      help="deploy: trade on an OANDA account a checkpoint that is not "
                           "validated (skips the promotion rule; audited)")
-    ctl.set_defaults(handler=_ctl)
+    ctl.set_defaults(handler=_ctl, tolerate_bad_config=True)
 
     logs = sub.add_parser("logs", help="show (and follow) a worker's log")
     logs.add_argument("worker")
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.add_argument("-f", "--follow", action="store_true")
-    logs.set_defaults(handler=_logs)
+    logs.set_defaults(handler=_logs, tolerate_bad_config=True)
 
 
 def _connect(ctx: Context) -> Any:
@@ -66,31 +71,31 @@ def _connect(ctx: Context) -> Any:
     return connect(path)
 
 
-def _status(ctx: Context, args: argparse.Namespace) -> int:
+def supervision_of(ctx: Context, conn: Any) -> Any:
+    """The workspace's :class:`~fxconsole.ops.status.Supervision` (running, down, stopped)."""
     from fxconsole.ops.lock import SupervisorLock
-    from fxconsole.ops.status import active_run, snapshot
+    from fxconsole.ops.status import supervision
+
+    lock = SupervisorLock.for_workspace(ctx.workspace)
+    states = [str(r[0]) for r in conn.execute("SELECT state FROM workers")]
+    return supervision(lock.holder(), lock.recorded_pid(), states)
+
+
+def _status(ctx: Context, args: argparse.Namespace) -> int:
+    from fxconsole.ops.status import active_run, apply_supervision, problems, snapshot
 
     conn = _connect(ctx)
     snap = snapshot(conn, active_run(conn, ctx.config.supervisor.run))
-    holder = SupervisorLock.for_workspace(ctx.workspace).holder()
-    snap["supervisor_pid"] = holder
-    problems = _problems(snap, holder)
+    sup = supervision_of(ctx, conn)
+    snap["workers"] = apply_supervision(snap["workers"], sup)
+    snap["supervisor_pid"] = sup.pid
+    snap["supervisor"] = {"state": sup.state, "pid": sup.pid, "dead_pid": sup.dead_pid}
+    found = problems(snap["workers"], sup)
     if args.json:
-        print(json.dumps({**snap, "problems": problems}, indent=2, default=str))
+        print(json.dumps({**snap, "problems": found}, indent=2, default=str))
     else:
-        _print_status(snap, holder, problems)
-    return 1 if args.check and problems else 0
-
-
-def _problems(snap: dict[str, Any], holder: int | None) -> list[str]:
-    out = [] if holder else ["no supervisor is running"]
-    for w in snap["workers"]:
-        if w["state"] == "FATAL":
-            out.append(f"{w['name']} is FATAL")
-        age, limit = w["heartbeat_age"], w["heartbeat_timeout"]
-        if w["state"] == "RUNNING" and age is not None and limit and age > limit:
-            out.append(f"{w['name']} silent for {age:.0f} s")
-    return out
+        _print_status(snap, sup.describe(), found)
+    return 1 if args.check and found else 0
 
 
 def _age(seconds: float | None) -> str:
@@ -100,9 +105,8 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}m"
 
 
-def _print_status(snap: dict[str, Any], holder: int | None, problems: list[str]) -> None:
-    console.print(f"run {snap['run']} · supervisor "
-                  f"{'pid ' + str(holder) if holder else 'not running'}")
+def _print_status(snap: dict[str, Any], supervisor: str, problems: list[str]) -> None:
+    console.print(f"run {snap['run']} · {supervisor}")
     table = Table(box=box.SIMPLE_HEAD)
     for col in ("worker", "state", "pid", "uptime", "restarts", "exit", "heartbeat"):
         table.add_column(col, justify="left" if col in ("worker", "state") else "right")
@@ -111,6 +115,9 @@ def _print_status(snap: dict[str, Any], holder: int | None, problems: list[str])
                       str(w["restarts"]), "—" if w["exit_code"] is None else str(w["exit_code"]),
                       _age(w["heartbeat_age"]))
     console.print(table)
+    for w in snap["workers"]:
+        if w.get("reason") and w["state"] not in ("RUNNING", "STARTING"):
+            console.print(f"{w['name']} {w['state']}: {w['reason']}", soft_wrap=True)
     m = snap["metrics"]
     if m:
         console.print("  ".join(f"{k} {v:,.4g}" for k, v in sorted(m.items())
@@ -151,6 +158,11 @@ def _ctl(ctx: Context, args: argparse.Namespace) -> int:
     worker = payload.get("worker", target) if target == commands.SUPERVISOR else target
     if known and worker not in (*known, commands.ALL_WORKERS):
         raise CliError(f"no worker named {worker!r}; workers: {', '.join(known)}")
+    sup = supervision_of(ctx, conn)
+    if sup.pid is None and not args.queue:
+        raise CliError(f"{sup.describe()}: nobody would run {verb!r}; start it with "
+                       "`fxconsole start` (or pass --queue to leave the command for the "
+                       "next supervisor)")
     try:
         command_id = commands.enqueue(conn, target, verb, payload, issued_by="ctl")
     except ValueError as exc:

@@ -41,8 +41,10 @@ def start_supervisor(ctx: Context) -> int:
     """Start ``fxconsole --no-ui`` detached for this workspace; return its pid."""
     ctx.workspace.ensure()
     log = (ctx.workspace.logs_dir / "supervisor.log").open("ab")
-    command = [sys.executable, "-m", "fxconsole", "--workspace", str(ctx.workspace.root),
-               "--no-ui"]
+    command = [sys.executable, "-m", "fxconsole", "--workspace", str(ctx.workspace.root)]
+    if ctx.config_path is not None and ctx.config_path != ctx.workspace.config_file:
+        command += ["--config", str(ctx.config_path.resolve())]
+    command.append("--no-ui")
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True, cwd=ctx.workspace.root)
     log.close()
@@ -58,21 +60,22 @@ def start_supervisor(ctx: Context) -> int:
                    f"{ctx.workspace.logs_dir / 'supervisor.log'}")
 
 
-def stop_supervisor(pid: int) -> None:
-    """SIGTERM the supervisor (it stops every worker) and wait for it to go."""
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
+def stop_supervisor(pid: int, timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM the supervisor (it stops every worker, then exits) and wait for it to go."""
+    from fxconsole.ops.process import is_alive
+
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         # a supervisor this process started is its child: reap it, or it lingers as a
         # zombie that signal 0 still finds (one started by another process is not ours)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not is_alive(pid):
             return
         time.sleep(0.2)
-    raise CliError(f"the supervisor (pid {pid}) is still running after {STOP_TIMEOUT:.0f} s")
+    raise CliError(f"the supervisor (pid {pid}) is still running after {timeout:.0f} s")
 
 
 def run_console(ctx: Context, args: argparse.Namespace) -> int:

@@ -1,10 +1,18 @@
 """What ``fxconsole status`` and the headless status line show (read-only): the rows of
-``ops.queries`` shaped for printing and JSON."""
+``ops.queries`` shaped for printing and JSON.
+
+The ``workers`` table holds what the supervisor last wrote. When the supervisor is gone
+without stopping its workers (``kill -9``), those rows still say RUNNING: :func:`supervision`
+tells this "supervisor down" case from a clean stop, and :func:`apply_supervision` shows
+such workers as UNKNOWN, with the dead supervisor's pid noted.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from fxconsole.ops import queries
@@ -13,6 +21,86 @@ from fxconsole.ops.validations import is_validated
 STATUS_KEYS = ("train/timesteps", "train/fps", "rollout/trades", "rollout/win_rate",
                "rollout/expectancy", "rollout/sqn", "train/phase", "train/loser_weight",
                "collect/expectancy", "val/sqn", "live/realised_pips", "live/position")
+
+
+LIVE_STATES = ("STARTING", "RUNNING", "BACKOFF", "STOPPING")
+UNKNOWN = "UNKNOWN"
+RUNNING, DOWN, NOT_RUNNING = "running", "down", "not running"
+
+
+@dataclass(frozen=True)
+class Supervision:
+    """Whether a supervisor watches the workers.
+
+    ``state``: ``running`` (``pid`` holds the lock), ``down`` (nobody holds it, but the
+    last holder ``dead_pid`` left workers recorded as live: it was killed) or ``not
+    running`` (stopped cleanly, or never started).
+    """
+
+    state: str
+    pid: int | None = None
+    dead_pid: int | None = None
+
+    @property
+    def down(self) -> bool:
+        """True when the supervisor died without stopping its workers."""
+        return self.state == DOWN
+
+    def describe(self) -> str:
+        """One phrase for a status line: ``supervisor pid 12``, ``supervisor down …``."""
+        if self.state == RUNNING:
+            return f"supervisor pid {self.pid}" if self.pid and self.pid > 0 else "supervisor"
+        if self.state == DOWN:
+            dead = f"pid {self.dead_pid}" if self.dead_pid else "its process"
+            return f"supervisor down ({dead} is gone; worker states unknown)"
+        return "supervisor not running"
+
+
+def supervision(holder: int | None, recorded: int | None,
+                worker_states: Iterable[str]) -> Supervision:
+    """Decide from the lock's holder (None: unheld), the pid left in the lock file and the
+    recorded worker states whether the supervisor runs, is down or was stopped."""
+    if holder is not None:
+        return Supervision(RUNNING, pid=holder)
+    if recorded is not None or any(state in LIVE_STATES for state in worker_states):
+        return Supervision(DOWN, dead_pid=recorded)
+    return Supervision(NOT_RUNNING)
+
+
+def apply_supervision(rows: list[dict[str, Any]], sup: Supervision) -> list[dict[str, Any]]:
+    """The worker rows as ``status`` shows them: while the supervisor is down, a worker
+    recorded as live is UNKNOWN (``recorded_state`` keeps what the table said)."""
+    if not sup.down:
+        return rows
+    out = []
+    for row in rows:
+        if row["state"] in LIVE_STATES:
+            dead = f" {sup.dead_pid}" if sup.dead_pid else ""
+            row = {**row, "recorded_state": row["state"], "state": UNKNOWN,
+                   "message": f"supervisor{dead} is gone; last recorded {row['state']}"}
+        out.append(row)
+    return out
+
+
+def problems(rows: list[dict[str, Any]], sup: Supervision) -> list[str]:
+    """What makes ``status --check`` fail: no or a dead supervisor, a FATAL or silent
+    worker, every worker STOPPED (a healthcheck must not pass a system that does nothing)."""
+    out = {RUNNING: [], DOWN: [f"{sup.describe()}: start it with `fxconsole start`"],
+           NOT_RUNNING: ["no supervisor is running"]}[sup.state]
+    for w in rows:
+        if w["state"] == "FATAL":
+            out.append(f"{w['name']} is FATAL" + (f": {w['reason']}" if w.get("reason") else ""))
+        age, limit = w["heartbeat_age"], w["heartbeat_timeout"]
+        if w["state"] == "RUNNING" and age is not None and limit and age > limit:
+            out.append(f"{w['name']} silent for {age:.0f} s")
+    if rows and all(w["state"] == "STOPPED" for w in rows):
+        out.append("every worker is STOPPED")
+    return out
+
+
+def worker_reasons(conn: sqlite3.Connection) -> dict[str, str]:
+    """``worker → the last error line of its last failed exit`` (workers.reason)."""
+    return {str(n): str(r) for n, r in conn.execute("SELECT name, reason FROM workers")}
 
 
 def active_run(conn: sqlite3.Connection, default: str) -> str:
@@ -31,10 +119,11 @@ def latest_metrics(conn: sqlite3.Connection, run: str) -> dict[str, float]:
 def workers(conn: sqlite3.Connection, now: float | None = None) -> list[dict[str, Any]]:
     """Every worker with its state, pid, restarts, exit code, uptime and heartbeat age."""
     now = time.time() if now is None else now
+    reasons = worker_reasons(conn)
     return [{"name": w.name, "role": w.role, "state": w.state, "pid": w.pid,
              "started": w.started, "restarts": w.restarts, "exit_code": w.exit_code,
              "heartbeat_timeout": w.heartbeat_timeout, "heartbeat": w.heartbeat_ts,
-             "message": w.message,
+             "message": w.message, "reason": reasons.get(w.name, ""),
              "heartbeat_age": None if w.heartbeat_ts is None else now - w.heartbeat_ts,
              "uptime": None if w.started is None else now - w.started}
             for w in queries.workers(conn)]
