@@ -12,7 +12,7 @@ import math
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -389,6 +389,23 @@ class OpsConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """Notifications of the events an operator must see (fxconsole.ops.notify)."""
+
+    webhook_url: str = _opt(
+        "", "POST each notifying event here as JSON ('' = off); http:// or https://; it may "
+        "hold a secret token: only its host is ever logged",
+    )
+    timeout_seconds: float = _opt(5.0, "seconds one webhook request may take", gt=0.0)
+    retries: int = _opt(5, "retries of a failed webhook request before the event is given up",
+                        min=0)
+    backoff_seconds: float = _opt(1.0, "delay before the first retry, doubled each retry",
+                                  min=0.0)
+    backoff_cap_seconds: float = _opt(60.0, "longest delay between two retries", min=0.0)
+    bell: bool = _opt(True, "ring the terminal bell in the console on a notifying event")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, one section per concern."""
 
@@ -408,9 +425,14 @@ class Config:
     risk: RiskConfig = field(default_factory=RiskConfig)
     oanda: OandaConfig = field(default_factory=OandaConfig)
     ops: OpsConfig = field(default_factory=OpsConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     def validated(self) -> Config:
         """Check cross-key rules; return self."""
+        url = self.notify.webhook_url
+        if url and not url.startswith(("http://", "https://")):  # never echo it: a token
+            raise ConfigError("notify.webhook_url must start with http:// or https:// "
+                              f"(it starts with {url.split(':', 1)[0][:10]!r})")
         if self.data.train_fraction >= self.data.validation_fraction:
             raise ConfigError(
                 f"data.train_fraction = {self.data.train_fraction} must be below "
@@ -557,6 +579,18 @@ def _check(key: str, value: Any, typ: type, rules: Mapping[str, Any], where: str
     if "max" in rules and value > rules["max"]:
         raise ConfigError(f"{where}: {key} = {value!r} must be ≤ {rules['max']}")
     return value
+
+
+def config_record(config: Config) -> dict[str, Any]:
+    """``config`` as a plain dict to keep in manifests and the database: the webhook URL
+    (it may hold a token) reduced to its scheme and host."""
+    record = asdict(config)
+    url = config.notify.webhook_url
+    if url:
+        scheme, _, rest = url.partition("://")
+        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+        record["notify"]["webhook_url"] = f"{scheme}://{host}/…"
+    return record
 
 
 def with_overrides(config: Config, section: str, **values: Any) -> Config:

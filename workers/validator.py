@@ -107,4 +107,4 @@ def record(rt: WorkerRuntime, out: ValidationOutcome) -> None:
     rt.writer.event("info", "validation",
                     f"{ck['run']} @ {ck['timesteps']:,}: {verdict}, SQN {p['sqn']:+.2f}, "
                     f"expectancy {p['expectancy']:+.2f} pips, DSR {r['deflated']['dsr']:.2f}{best}",
-                    {"report": r["files"]})
+                    {"report": r["files"], "validated": bool(v["validated"])})

@@ -8,7 +8,6 @@ alerts as events.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sqlite3
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from fxconsole.agents.checkpoints import RunCheckpoints
 from fxconsole.agents.manifest import validate_run_name
-from fxconsole.config import Config
+from fxconsole.config import Config, config_record
 from fxconsole.ops import commands as cmd
 from fxconsole.ops.alerts import ALERT_KEYS, AlertTracker, active_alerts
 from fxconsole.ops.config_watch import ConfigWatch, write_running_config
@@ -28,6 +27,7 @@ from fxconsole.ops.db import connect, transaction
 from fxconsole.ops.exitcodes import FATAL_EXIT_CODES
 from fxconsole.ops.housekeeping import Housekeeper
 from fxconsole.ops.lock import SupervisorLock
+from fxconsole.ops.notifier import start_notifier
 from fxconsole.ops.queries import latest_metrics
 from fxconsole.ops.registry import sync_checkpoints, upsert_run
 from fxconsole.ops.runtime import SUPERVISOR_PID_ENV, THREAD_VARS
@@ -122,13 +122,14 @@ class Pool:
                 "it ran', updated = ? WHERE state IN ('pending', 'running')", (time.time(),))
         self.supervisor = Supervisor(specs, clock=self.clock, heartbeats=self._heartbeat,
                                      on_change=self._on_change)
-        upsert_run(self.conn, self.run, "ppo", dataclasses.asdict(self.cfg))
+        upsert_run(self.conn, self.run, "ppo", config_record(self.cfg))
         with transaction(self.conn):  # the run this supervisor follows is the active one
             self.conn.execute("UPDATE runs SET state = 'inactive' WHERE name != ?", (self.run,))
         self.housekeeper = Housekeeper(  # bounded stores (issue 16): before workers start
             self.conn, self.cfg.ops, self.ws.checkpoints_dir,
             [*(s.log_file for s in specs if s.log_file), self.ws.logs_dir / "supervisor.log"],
             clock=self.clock)
+        self.notifier = start_notifier(self.cfg.notify, self.ws, self.run)  # webhook thread
 
     def start(self) -> None:
         """Start every worker."""
@@ -169,6 +170,8 @@ class Pool:
         try:
             self.supervisor.shutdown(timeout)
         finally:
+            if self.notifier is not None:
+                self.notifier.close()
             self.conn.close()
             self.lock.release()
 

@@ -36,6 +36,7 @@ from fxconsole.agents.muzero.selfplay import Episode, SearchStats, SelfPlayer
 from fxconsole.agents.muzero.shards import REPLAY_DIR, ShardTail
 from fxconsole.agents.pinned_run import pinned_training, run_pin
 from fxconsole.agents.sinks import rollout_values
+from fxconsole.config import config_record
 from fxconsole.market.features import FEATURE_SPEC_VERSION
 from fxconsole.trading.batch import gate_threshold
 from fxconsole.trading.market_data import load_market_data
@@ -166,7 +167,7 @@ class MuZeroTraining:
                             self.counters.to_dict())
         manifest = self.store.save(
             model, timesteps=self.counters.timesteps, tags=tags,
-            config=dataclasses.asdict(self.cfg), observation_spec=observation_spec("muzero"),
+            config=config_record(self.cfg), observation_spec=observation_spec("muzero"),
             feature_spec_version=FEATURE_SPEC_VERSION,
             metrics={"rolling_sqn": m.sqn, "rolling_trades": float(m.trades),
                      "rolling_expectancy": m.expectancy, "rolling_win_rate": m.win_rate},

@@ -28,7 +28,7 @@ from fxconsole.agents.ppo.checkpointing import CheckpointPolicy
 from fxconsole.agents.ppo.vec_env import FreshInfoDummyVecEnv
 from fxconsole.agents.sinks import MetricsSink
 from fxconsole.agents.weighting import LoserWeightSchedule, WeightedRewardWrapper
-from fxconsole.config import Config
+from fxconsole.config import Config, config_record
 from fxconsole.market.features import FEATURE_SPEC_VERSION
 from fxconsole.trading.env import TradingEnv, observation_spec
 from fxconsole.trading.market_data import MarketData, load_market_data
@@ -166,7 +166,7 @@ def train_ppo(
         on_start(RunStart(setup.run, setup.run_dir, gate, start))
     policy = CheckpointPolicy(
         RunCheckpoints(setup.run_dir, cfg.train.keep_periodic), cfg.train,
-        dataclasses.asdict(cfg), observation_spec("ppo"), FEATURE_SPEC_VERSION,
+        config_record(cfg), observation_spec("ppo"), FEATURE_SPEC_VERSION,
         start_timesteps=start, best_sqn=setup.best_sqn, agent=AGENT, pinned=pin.to_dict(),
     )
     callback = TrainingCallback(sink, setup.schedule, policy, cfg.train.best_window,

@@ -16,8 +16,10 @@ COLUMNS = (("steps", "steps"), ("tags", "tags"), ("val", "validation"), ("train"
 
 
 def short_tags(view: CheckpointView) -> str:
-    """Tags for a narrow column: ``periodic-000000050000`` → ``periodic``."""
-    tags = ["periodic" if t.startswith("periodic-") else t for t in view.tags]
+    """Tags for a narrow column: ``periodic-000000050000`` → ``periodic``,
+    ``manual-50000`` → ``manual``."""
+    tags = [t.split("-", 1)[0] if t.startswith(("periodic-", "manual-")) else t
+            for t in view.tags]
     return ", ".join(dict.fromkeys(tags))
 
 
