@@ -64,6 +64,7 @@ def ensure_market_data(ctx: Context) -> None:
 def run_pool(ctx: Context, args: argparse.Namespace) -> int:
     """Supervise the workers in the foreground until Ctrl-C, SIGTERM or ``--duration``."""
     from fxconsole.agents.manifest import CheckpointError
+    from fxconsole.cli.event_lines import EventLines
     from fxconsole.ops.lock import AlreadyRunning
     from fxconsole.ops.pool import Pool
     from fxconsole.ops.status import status_line
@@ -88,9 +89,12 @@ def run_pool(ctx: Context, args: argparse.Namespace) -> int:
     deadline = None if args.duration is None else time.monotonic() + args.duration
     next_status = 0.0
     try:
+        events = EventLines(pool.conn)  # new warnings, errors and verdicts as lines
         pool.start()
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             pool.step()
+            for line in events.poll(pool.conn):
+                console.print(line, markup=False)
             if pool.stop_reason is not None:
                 console.print(f"stopping: {pool.stop_reason}")
                 break

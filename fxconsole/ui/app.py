@@ -24,6 +24,7 @@ from typing import ClassVar
 from rich.console import RenderableType
 from textual import work
 from textual.app import App, AutopilotCallbackType
+from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import get_current_worker
@@ -33,6 +34,7 @@ from fxconsole.ops import commands
 from fxconsole.ops.db import connect
 from fxconsole.ops.schema import SchemaError
 from fxconsole.ops.status import active_run
+from fxconsole.ui.bell import BellWatch
 from fxconsole.ui.control import Request
 from fxconsole.ui.data import ConsoleSnapshot, Probe, ProcessProbe, ReportCache, read_snapshot
 from fxconsole.ui.messages import CommandQueued, CommandRejected, ReadFailed, Snapshot
@@ -45,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 READ_SECONDS = 0.5  # 2 Hz: the slowest the issue allows, and half the CPU of 5 Hz
 READ_BUSY_TIMEOUT = 2.0
+SEVERITY: dict[str, SeverityLevel] = {"info": "information", "warning": "warning",
+                                      "error": "error"}
 
 
 class FxConsoleApp(App[str | None]):
@@ -83,6 +87,7 @@ class FxConsoleApp(App[str | None]):
         self._wake = threading.Event()
         self._stop_reading = threading.Event()
         self._commands: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
+        self._bell = BellWatch()
 
     def get_default_screen(self) -> Screen[None]:
         """The main screen is the base of the stack."""
@@ -159,10 +164,21 @@ class FxConsoleApp(App[str | None]):
         self.snapshot = message.snapshot
         self.read_error = ""
         self._announce(message.snapshot)
+        self._alert(message.snapshot)
 
     def on_read_failed(self, message: ReadFailed) -> None:
         """Show the error in the status line (the data shown stays the last read)."""
         self.read_error = message.error
+
+    def _alert(self, snap: ConsoleSnapshot) -> None:
+        """Show each new notifying event (FATAL, kill switch, risk trip, halt, training
+        alerts, validated) and ring the terminal bell once (``notify.bell``)."""
+        fresh = self._bell.fresh(snap.events)
+        for event in fresh:
+            self.notify(event.message, title=f"{event.source}: {event.kind}", timeout=15,
+                        severity=SEVERITY.get(event.level, "error"))
+        if fresh and self.config.notify.bell:
+            self.bell()
 
     # -- commands --------------------------------------------------------------------
 
