@@ -87,9 +87,8 @@ def _save_if_requested(ctl: TrainerControl, cb: TrainingHandle) -> None:
             reply.fail(f"checkpoint-now failed: {exc}")
         return
     for reply in replies:
-        reply.done(f"saved {manifest.run}/{manifest.tag} ({manifest.timesteps:,} timesteps, "
-                   f"{manifest.model_file}); kept until you delete "
-                   f"checkpoints/{manifest.run}/{manifest.tag}.json")
+        reply.done(f"saved {manifest.run}/{manifest.tag} at {manifest.timesteps:,} timesteps "
+                   "(kept until its manifest is deleted)")
 
 
 def _set_paused(ctl: TrainerControl, paused: bool) -> str:
