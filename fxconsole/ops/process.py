@@ -63,7 +63,8 @@ def _load_prctl() -> Callable[..., int] | None:
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl  # type: ignore[no-any-return]
+        prctl: Callable[..., int] = libc.prctl
+        return prctl
     except (OSError, AttributeError):
         logger.warning("prctl is not available: workers will not die with the supervisor "
                        "by PR_SET_PDEATHSIG (they still stop at their next heartbeat)")
