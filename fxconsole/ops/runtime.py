@@ -24,6 +24,7 @@ from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
+BEAT_SECONDS = 1.0  # between heartbeats (at most a fifth of supervisor.heartbeat_timeout)
 LOG_BYTES = 10 * 1024 * 1024
 LOG_BACKUPS = 3
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -98,7 +99,7 @@ class WorkerRuntime:
     handlers: dict[str, CommandHandler] = field(default_factory=dict)
     deferred: dict[str, DeferredHandler] = field(default_factory=dict)
     last_beat: float = 0.0
-    beat_every: float = 1.0
+    beat_every: float = BEAT_SECONDS
     progress: Progress = field(default_factory=Progress)
     heartbeats: HeartbeatThread | None = None
     _open_replies: dict[int, Reply] = field(default_factory=dict)
@@ -110,7 +111,8 @@ class WorkerRuntime:
         thread of this process."""
         setup_logging(workspace.logs_dir, name)
         config = load_config(config_path or workspace.config_file)
-        rt = cls(name, role, workspace, config, run)
+        rt = cls(name, role, workspace, config, run,
+                 beat_every=min(BEAT_SECONDS, config.supervisor.heartbeat_timeout / 5))
         rt._open_database()
         rt._install_signals()
         rt._set_threads()
