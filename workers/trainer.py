@@ -6,6 +6,7 @@ own episodes only when the pool has no collector)."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ class TrainerControl:
     paused: bool = False
     manual: list[Reply] = field(default_factory=list)  # checkpoint-now, answered on save
     rollback_to: str | None = None
+    left_control: float | None = None  # when the control hook last returned (monotonic)
+    warned_slow: bool = False
 
 
 def main(rt: WorkerRuntime) -> None:
@@ -41,6 +44,7 @@ def main(rt: WorkerRuntime) -> None:
     resume = _initial_resume(rt)
     while not rt.stop.is_set():
         rt.beat(force=True)
+        ctl.left_control = None  # the set-up of a chunk is no update
         try:
             agent.train(TrainRequest(rt.config, ws, rt.writer, run=rt.run, resume=resume,
                                      control=lambda cb: _control(rt, ctl, cb),
@@ -63,14 +67,33 @@ def _initial_resume(rt: WorkerRuntime) -> str | None:
 
 
 def _control(rt: WorkerRuntime, ctl: TrainerControl, cb: TrainingHandle) -> bool:
-    """Called every training step: heartbeat, commands, pause, save, stop."""
+    """Called every training step: progress, commands, pause, save, stop."""
+    _check_update_time(rt, ctl)
     rt.beat(cb.num_timesteps, {"paused": ctl.paused})
     _save_if_requested(ctl, cb)
     while ctl.paused and not rt.stop.is_set() and ctl.rollback_to is None:
         rt.beat(cb.num_timesteps, {"paused": True}, force=True)  # the console shows it
         rt.sleep(0.2)
         _save_if_requested(ctl, cb)
+    ctl.left_control = time.monotonic()
     return not rt.stop.is_set() and ctl.rollback_to is None
+
+
+def _check_update_time(rt: WorkerRuntime, ctl: TrainerControl) -> None:
+    """Warn once when the time between two steps (an SB3 update, a MuZero learner chunk)
+    exceeds half of ``supervisor.stopwaitsecs``: a SIGTERM is obeyed only after the update,
+    so a stop could be SIGKILLed before its final save."""
+    if ctl.left_control is None or ctl.warned_slow:
+        return
+    gap = time.monotonic() - ctl.left_control
+    limit = rt.config.supervisor.stopwaitsecs
+    if gap > limit / 2:
+        ctl.warned_slow = True
+        message = (f"a training update took {gap:.1f} s, more than half of "
+                   f"supervisor.stopwaitsecs = {limit:g} s: a stop during an update may be "
+                   "killed before it saves; raise supervisor.stopwaitsecs")
+        logger.warning(message)
+        rt.writer.event("warning", "slow-update", message, {"seconds": round(gap, 3)})
 
 
 def _save_if_requested(ctl: TrainerControl, cb: TrainingHandle) -> None:

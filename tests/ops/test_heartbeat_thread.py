@@ -135,3 +135,28 @@ def test_beat_once_stops_beating_past_the_limit(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM events WHERE kind = ?",
                         (STALL_EVENT,)).fetchone()[0] == 1
     conn.close()
+
+
+def test_the_trainer_warns_once_when_an_update_outlasts_half_the_stop_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from fxconsole.config import Config
+    from workers import trainer
+
+    events: list[tuple[str, str]] = []
+    rt = SimpleNamespace(config=Config(), writer=SimpleNamespace(
+        event=lambda level, kind, message, data: events.append((kind, message))))
+    now = [1000.0]
+    monkeypatch.setattr(trainer.time, "monotonic", lambda: now[0])
+    ctl = trainer.TrainerControl(left_control=now[0])
+    now[0] += 4.0  # under half of stopwaitsecs = 10 s
+    trainer._check_update_time(rt, ctl)  # type: ignore[arg-type]
+    assert events == []
+    now[0] += 6.0
+    trainer._check_update_time(rt, ctl)  # type: ignore[arg-type]
+    now[0] += 60.0
+    trainer._check_update_time(rt, ctl)  # type: ignore[arg-type]
+    [(kind, message)] = events
+    assert kind == "slow-update" and "supervisor.stopwaitsecs = 10 s" in message
