@@ -6,6 +6,9 @@ import hashlib
 import math
 import random
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +246,45 @@ def test_pressure_halves_down_to_the_floors() -> None:
     assert (floor.full_seconds, floor.minute_seconds) == (600.0, 3600.0)
     # a configured value below a floor stays as configured
     assert policy(trade_rows=1000).under_pressure(3).trade_rows == 1000
+
+
+# A worker: trades and metrics through MetricsWriter until told to stop on stdin; then
+# prints the trades it committed and its failed flushes.
+WRITER = r"""
+import select, sys
+from fxconsole.ops.db import connect
+from fxconsole.ops.writer import MetricsWriter
+conn = connect(sys.argv[1])
+writer = MetricsWriter(conn, "r", "collector-1", flush_seconds=0.02, source="collect")
+step = 0
+while not select.select([sys.stdin], [], [], 0)[0]:
+    step += 1
+    writer.trades(step, [{"side": "long", "pips": (step % 7) - 3.0}] * 20)
+    writer.write(step, {"rollout/sqn": step * 0.1, "train/loss": 1.0 / step})
+writer.close()
+print(writer.stats.trades, writer.stats.failed_flushes, flush=True)
+"""
+
+
+def test_a_pass_runs_beside_a_writing_worker_process(tmp_path: Path) -> None:
+    db = tmp_path / "console.sqlite"
+    conn = connect(db)
+    worker = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        passes = pruned = 0
+        while passes < 6:
+            assert worker.poll() is None, "the writer died"
+            if trade_totals(conn, "r").trades > 2000 * (passes + 1):
+                pruned += run_pass(conn, policy(trade_rows=1000), NOW).trades
+                passes += 1
+            time.sleep(0.01)
+        out, _ = worker.communicate("stop\n", timeout=60)
+    finally:
+        worker.kill()
+    committed, failed = map(int, out.split())
+    assert failed == 0  # the worker never waited out its busy timeout
+    run_pass(conn, policy(trade_rows=1000), NOW)
+    assert trade_totals(conn, "r").trades == committed > 12_000
+    assert conn.execute("SELECT count(*) FROM trades").fetchone()[0] == 1000
+    assert pruned > 0
