@@ -71,14 +71,11 @@ def _connect(ctx: Context) -> Any:
     return connect(path)
 
 
-def supervision_of(ctx: Context, conn: Any) -> Any:
+def supervision_of(ctx: Context) -> Any:
     """The workspace's :class:`~fxconsole.ops.status.Supervision` (running, down, stopped)."""
-    from fxconsole.ops.lock import SupervisorLock
-    from fxconsole.ops.status import supervision
+    from fxconsole.ops.status import workspace_supervision
 
-    lock = SupervisorLock.for_workspace(ctx.workspace)
-    states = [str(r[0]) for r in conn.execute("SELECT state FROM workers")]
-    return supervision(lock.holder(), lock.recorded_pid(), states)
+    return workspace_supervision(ctx.workspace)
 
 
 def _status(ctx: Context, args: argparse.Namespace) -> int:
@@ -86,7 +83,7 @@ def _status(ctx: Context, args: argparse.Namespace) -> int:
 
     conn = _connect(ctx)
     snap = snapshot(conn, active_run(conn, ctx.config.supervisor.run))
-    sup = supervision_of(ctx, conn)
+    sup = supervision_of(ctx)
     snap["workers"] = apply_supervision(snap["workers"], sup)
     snap["supervisor_pid"] = sup.pid
     snap["supervisor"] = {"state": sup.state, "pid": sup.pid, "dead_pid": sup.dead_pid}
@@ -158,7 +155,7 @@ def _ctl(ctx: Context, args: argparse.Namespace) -> int:
     worker = payload.get("worker", target) if target == commands.SUPERVISOR else target
     if known and worker not in (*known, commands.ALL_WORKERS):
         raise CliError(f"no worker named {worker!r}; workers: {', '.join(known)}")
-    sup = supervision_of(ctx, conn)
+    sup = supervision_of(ctx)
     if sup.pid is None and not args.queue:
         raise CliError(f"{sup.describe()}: nobody would run {verb!r}; start it with "
                        "`fxconsole start` (or pass --queue to leave the command for the "

@@ -3,7 +3,8 @@
 
 The ``workers`` table holds what the supervisor last wrote. When the supervisor is gone
 without stopping its workers (``kill -9``), those rows still say RUNNING: :func:`supervision`
-tells this "supervisor down" case from a clean stop, and :func:`apply_supervision` shows
+tells this "supervisor down" case (the lock file still names a pid nobody holds it
+for) from a clean stop, and :func:`apply_supervision` shows
 such workers as UNKNOWN, with the dead supervisor's pid noted.
 """
 
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from fxconsole.ops import queries
+from fxconsole.ops.lock import SupervisorLock
 from fxconsole.ops.validations import is_validated
+from fxconsole.workspace import Workspace
 
 STATUS_KEYS = ("train/timesteps", "train/fps", "rollout/trades", "rollout/win_rate",
                "rollout/expectancy", "rollout/sqn", "train/phase", "train/loser_weight",
@@ -56,15 +58,21 @@ class Supervision:
         return "supervisor not running"
 
 
-def supervision(holder: int | None, recorded: int | None,
-                worker_states: Iterable[str]) -> Supervision:
-    """Decide from the lock's holder (None: unheld), the pid left in the lock file and the
-    recorded worker states whether the supervisor runs, is down or was stopped."""
+def supervision(holder: int | None, recorded: int | None) -> Supervision:
+    """Decide from the lock's holder (None: unheld) and the pid left in the lock file
+    whether the supervisor runs, is down (it died holding the lock: a clean stop clears
+    the pid) or is not running."""
     if holder is not None:
         return Supervision(RUNNING, pid=holder)
-    if recorded is not None or any(state in LIVE_STATES for state in worker_states):
+    if recorded is not None:
         return Supervision(DOWN, dead_pid=recorded)
     return Supervision(NOT_RUNNING)
+
+
+def workspace_supervision(ws: Workspace) -> Supervision:
+    """The supervision of ``ws``, from its lock file (a shared ``flock`` probe)."""
+    lock = SupervisorLock.for_workspace(ws)
+    return supervision(lock.holder(), lock.recorded_pid())
 
 
 def apply_supervision(rows: list[dict[str, Any]], sup: Supervision) -> list[dict[str, Any]]:

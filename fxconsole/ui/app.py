@@ -183,7 +183,13 @@ class FxConsoleApp(App[str | None]):
     # -- commands --------------------------------------------------------------------
 
     def send_command(self, req: Request) -> None:
-        """Queue ``req`` for the command writer thread (returns at once, never blocks)."""
+        """Queue ``req`` for the command writer thread (returns at once, never blocks);
+        refused with a warning while the supervisor is down (nobody would run it)."""
+        sup = self.snapshot.supervisor if self.snapshot is not None else None
+        if sup is not None and sup.down:
+            self.notify(f"{req.verb} not sent: {sup.describe()}. Start it with "
+                        "`fxconsole start`", severity="error")
+            return
         self._commands.put(req)
 
     @work(thread=True, exclusive=True, group="commands", name="command writer")

@@ -14,7 +14,7 @@ import math
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -33,6 +33,7 @@ from fxconsole.ops.queries import (
     TuningTrialRow,
     WorkerRow,
 )
+from fxconsole.ops.status import UNKNOWN, Supervision, workspace_supervision
 from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class ConsoleSnapshot:
     commands: tuple[Command, ...]
     updated: float | None
     synthetic: bool = False  # the configured series' bars are synthetic (data synth)
+    supervisor: Supervision | None = None  # None: not probed
     tuning: tuple[TuningTrialRow, ...] = ()  # the newest tuning study's last trials
 
     def value(self, key: str) -> float | None:
@@ -252,7 +254,9 @@ def read_snapshot(
         sqlite3.Error: if the database cannot be read.
     """
     taken = clock()
-    workers = tuple(_worker_view(row, probe) for row in queries.workers(conn))
+    supervisor = workspace_supervision(ws)
+    workers = tuple(_worker_view(_supervised(row, supervisor), probe)
+                    for row in queries.workers(conn))
     if isinstance(probe, ProcessProbe):
         probe.keep({w.row.pid for w in workers if w.row.pid is not None})
     verdicts = _verdicts(conn, run)
@@ -274,7 +278,17 @@ def read_snapshot(
         updated=_newest_update(conn),
         synthetic=any(v.get("synthetic") for v in read_sources(ws.market_db).values()),
         tuning=tuple(queries.tuning_trials(conn)),
+        supervisor=supervisor,
     )
+
+
+def _supervised(row: WorkerRow, supervisor: Supervision) -> WorkerRow:
+    """While the supervisor is down, a worker recorded as live is UNKNOWN (not RUNNING)."""
+    if not supervisor.down or row.state not in (*PROCESS_STATES, "BACKOFF"):
+        return row
+    dead = f" {supervisor.dead_pid}" if supervisor.dead_pid else ""
+    return replace(row, state=UNKNOWN,
+                   message=f"supervisor{dead} is gone; last recorded {row.state}")
 
 
 def _worker_view(row: WorkerRow, probe: Probe | None) -> WorkerView:

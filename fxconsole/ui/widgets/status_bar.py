@@ -1,4 +1,5 @@
-"""The top line: run, workers up, data age, and warnings (stale data, kill switch…)."""
+"""The top line: run, workers up, data age, and warnings (supervisor down, stale data,
+kill switch…)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class StatusBar(Static):
         now = self.clock()
         up = sum(w.row.state == "RUNNING" for w in snap.workers)
         stale = snap.stale_age(now)
-        flags = []  # first, so that an 80-column line never hides them
+        flags = supervisor_flags(snap)  # first, so that an 80-column line never hides them
         if stale is not None:
             flags.append("STALE" + (f" {fmt.age(stale)}" if stale != math.inf else ""))
         fatal = [w.name for w in snap.workers if w.row.state == "FATAL"]
@@ -76,3 +77,11 @@ class StatusBar(Static):
         self.set_class(bool(flags), "-flagged")
         if changed(self, text):
             self.update(text, layout=False)  # one line, always
+
+
+def supervisor_flags(snap: ConsoleSnapshot) -> list[str]:
+    """``["SUPERVISOR DOWN (pid N gone)"]`` while the supervisor is down, else ``[]``."""
+    sup = snap.supervisor
+    if sup is None or not sup.down:
+        return []
+    return ["SUPERVISOR DOWN" + (f" (pid {sup.dead_pid} gone)" if sup.dead_pid else "")]
