@@ -24,6 +24,9 @@ RUN pip install . && useradd --create-home fx && mkdir -p /work/data /work/check
 USER fx
 WORKDIR /work
 VOLUME ["/work/data", "/work/checkpoints"]
+# Unhealthy when the supervisor is down, a worker is FATAL or silent, or every worker is
+# STOPPED (a container that trades nothing must not look healthy). It works with a broken
+# fxconsole.toml too (status falls back to the workspace paths).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
     CMD fxconsole status --check || exit 1
 # SIGTERM (docker stop) stops every worker cleanly; allow them time to save.

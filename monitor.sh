@@ -13,11 +13,23 @@ for candidate in "$here/.venv/bin/fxconsole" "$(command -v fxconsole 2>/dev/null
   if [ -n "$candidate" ] && [ -x "$candidate" ]; then fx=$candidate; break; fi
 done
 
+show_supervisor() {
+  # the lock file names its holder; a pid that is gone means the supervisor was killed
+  # without stopping its workers (`fxconsole status` decides the same with the flock)
+  local pid
+  pid=$(tr -dc '0-9' < "$ws/data/supervisor.lock" 2>/dev/null)
+  if [ -z "$pid" ]; then echo "supervisor not running"
+  elif kill -0 "$pid" 2>/dev/null; then echo "supervisor pid $pid"
+  else echo "SUPERVISOR DOWN (pid $pid gone): worker states below are stale"; fi
+  echo
+}
+
 show_sqlite() {
   if ! command -v sqlite3 >/dev/null; then
     echo "neither fxconsole nor sqlite3 is installed"; return 1
   fi
   if [ ! -f "$db" ]; then echo "no console database at $db"; return 1; fi
+  show_supervisor
   sqlite3 -header -column "file:$db?mode=ro" \
     "SELECT name, state, w.pid, restarts, exit_code,
             printf('%.0f s', strftime('%s','now') - COALESCE(h.ts, 0)) AS heartbeat_age
