@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from fxconsole.ops.crash_reason import error_line
 
 from daemon_support import (  # isort: skip
     CONFIG, FXCONSOLE, fake_env, fx, kill_everything, make_workspace, wait_until)
@@ -90,3 +93,23 @@ def test_a_crash_loop_after_running_goes_fatal_with_its_reason(
     collector = next(w for w in snap["workers"] if w["name"] == "collector-1")
     assert collector["reason"] == CRASH
     assert f"collector-1 is FATAL: {CRASH}" in snap["problems"]
+
+
+@pytest.mark.parametrize(("toml", "code", "line"), [
+    ("[ppo]\nnenvs = 3\n", 78, "fxconsole.config.ConfigError: "),
+    ("[supervisor]\ncrash_limit = -1\n", 78, "must be ≥ 0"),
+])
+def test_the_real_worker_entry_exits_with_the_contract_code(
+        tmp_path: Path, toml: str, code: int, line: str) -> None:
+    """`python -m workers` (the real one) with a bad config: the contract's code, and the
+    traceback's exception line last but one on stderr (where the supervisor reads it)."""
+    (tmp_path / "bad.toml").write_text(toml)
+    env = {k: v for k, v in fake_env().items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-m", "workers", "trainer", "--workspace",
+                          str(tmp_path), "--run", "main", "--config", str(tmp_path / "bad.toml")],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == code
+    lines = out.stderr.strip().splitlines()
+    assert line in lines[-2] and lines[-1] == f"worker trainer exits with code {code} " \
+        "(configuration error)"
+    assert line in error_line(out.stderr)
