@@ -55,15 +55,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
+    from fxconsole.config import load_config
     from fxconsole.ops.runtime import WorkerRuntime
     from fxconsole.workspace import resolve_workspace
 
-    # the config is loaded first: a bad one fails in a second, before the role's imports
-    rt = WorkerRuntime.start(args.name or args.role, args.role,
-                             resolve_workspace(args.workspace), args.run,
-                             Path(args.config) if args.config else None)
+    workspace = resolve_workspace(args.workspace)
+    config_path = Path(args.config) if args.config else None
+    load_config(config_path or workspace.config_file)  # a bad config fails before the imports
+    module = importlib.import_module(f"workers.{args.role}")  # SIGTERM meanwhile: exit 0
+    rt = WorkerRuntime.start(args.name or args.role, args.role, workspace, args.run,
+                             config_path)
     try:
-        module = importlib.import_module(f"workers.{args.role}")
         module.main(rt)
     finally:
         rt.close()
