@@ -323,7 +323,8 @@ class WorkerMachine:
         if self._hung:
             self._hung = False
             self._ended(WorkerState.EXITED, code, f"hung worker ended with code {code}",
-                        reason=reason or "heartbeat stale: killed as hung")
+                        reason="heartbeat stale: killed as hung" + (f"; {reason}" if reason
+                                                                     else ""))
             return self._autorestart()
         self._ended(WorkerState.STOPPED, code, f"stopped (exit code {code})")
         if self._start_pending:
