@@ -3,8 +3,9 @@
 A fake clock runs a system like a default headless run, which wrote ~32,000 training
 trade rows and ~20,000 metric rows in its first 8 minutes (67 trades/s, 42 metric
 rows/s; here spread over ``--keys`` (worker, key) pairs), plus ~2 episodes/s and a few
-events an hour; a new training run starts every ``--run-days`` (each run keeps its own
-sample of trades). The retention pass runs as the supervisor runs it, with the default
+events an hour. A new training run starts every ``--run-days`` (default: never, as the
+supervisor follows one run; the run before becomes inactive and keeps only the floor of
+its sample of trades). The retention pass runs as the supervisor runs it, with the default
 ``[ops]`` policy; the file size (and WAL), the rows per table and the pressure level are
 printed once a fake day. Prints figures; asserts nothing.
 
@@ -22,7 +23,7 @@ full rates with a pass every 5 fake minutes (the supervisor's cadence):
 The longest single transaction of a pass is printed too: what a worker writing at the
 same time may wait for.
 
-    python bench/bench_retention.py [--days 90] [--full-hours 8] [--keys 80]
+    python bench/bench_retention.py [--days 90] [--full-hours 8] [--keys 80] [--run-days 7]
 """
 
 from __future__ import annotations
@@ -58,14 +59,22 @@ class Sim:
         self.run_days, self.rng = run_days, random.Random(5)
         self.step, self.longest, self.passes = 0, 0.0, 0
         self.pass_seconds = 0.0
+        self.run = ""
         self.last = PassReport()
 
     def run_at(self, ts: float) -> str:
+        if self.run_days <= 0:
+            return "main"
         return f"run-{int((ts - T0) / (self.run_days * 86400)):03d}"
 
     def write(self, start: float, end: float, history: bool) -> None:
         """Rows of fake time [start, end): at the full rates, or thinned as the history."""
         run = self.run_at(start)
+        if run != self.run:  # as the supervisor does when it follows a new run
+            self.run = run
+            with transaction(self.conn):
+                self.conn.execute("UPDATE runs SET state = 'inactive'")
+                self.conn.execute("INSERT INTO runs (name, created) VALUES (?, ?)", (run, start))
         thin, thin_episodes = (TRADE_THINNING, EPISODE_THINNING) if history else (1, 1)
         if history:
             metrics = [(ts, run, w, k, self._steps(), self.rng.random())
@@ -137,8 +146,8 @@ def main() -> None:
     parser.add_argument("--full-hours", type=float, default=8.0,
                         help="fake hours at the end written at the full rates")
     parser.add_argument("--keys", type=int, default=80, help="(worker, metric key) pairs")
-    parser.add_argument("--run-days", type=float, default=7.0,
-                        help="a new training run starts every this many fake days")
+    parser.add_argument("--run-days", type=float, default=0.0,
+                        help="a new training run starts every this many fake days (0: never)")
     args = parser.parse_args()
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,11 +4,13 @@ What the pass does, each step its own short ``BEGIN IMMEDIATE`` transaction so w
 writing at the same time wait milliseconds, not seconds:
 
 - **trades** of sources ``train`` and ``collect``: the newest ``trade_rows`` per run and
-  source are kept, older rows deleted. Every trade stays counted: ``trade_totals`` is kept
-  by an insert trigger (schema v6), so counts, win rate, expectancy and SQN of all trades
-  ever written are exact (:func:`fxconsole.ops.totals.trade_totals`).
-- **episodes** of ``train`` and ``collect``: the newest ``episode_rows`` per run and source
-  (counted in ``episode_totals`` the same way).
+  source are kept, older rows deleted; of a run the ``runs`` table marks inactive (not
+  the one the supervisor follows) only the floor, :data:`MIN_TRADE_ROWS`. Every trade
+  stays counted: ``trade_totals`` is kept by an insert trigger (schema v6), so counts, win
+  rate, expectancy and SQN of all trades ever written are exact
+  (:func:`fxconsole.ops.totals.trade_totals`).
+- **episodes** of ``train`` and ``collect``: the newest ``episode_rows`` per run and source,
+  :data:`MIN_EPISODE_ROWS` of an inactive run (counted in ``episode_totals``).
 - **metrics** are downsampled with age: full resolution for ``full_seconds``, then one row
   per (run, worker, key) a minute for ``minute_seconds`` more, then one an hour. The row
   kept in a bucket is its newest, so the latest value of every key never changes. Each
@@ -93,6 +95,12 @@ class RetentionPolicy:
                                self.minute_seconds * f),
         )
 
+    def rows_kept(self, table: str, active: bool) -> int:
+        """Raw rows of ``table`` (trades or episodes) kept per run and source (pure)."""
+        keep, floor = ((self.trade_rows, MIN_TRADE_ROWS) if table == "trades"
+                       else (self.episode_rows, MIN_EPISODE_ROWS))
+        return keep if active else min(keep, floor)
+
     def tiers(self, now: float) -> tuple[tuple[float, float], ...]:
         """``(bucket seconds, cutoff UNIX s)`` per downsampling tier: rows older than the
         cutoff keep one row per bucket (pure)."""
@@ -166,8 +174,8 @@ def retention_steps(conn: sqlite3.Connection, policy: RetentionPolicy, now: floa
     level = _load_level(conn)
     for _ in range(MAX_LEVEL + 1):
         active = policy.under_pressure(level)
-        yield from _prune_rows(conn, "trades", active.trade_rows, report)
-        yield from _prune_rows(conn, "episodes", active.episode_rows, report)
+        yield from _prune_rows(conn, "trades", active, report)
+        yield from _prune_rows(conn, "episodes", active, report)
         for bucket, cutoff in active.tiers(now):
             yield from _downsample(conn, bucket, cutoff, report)
         yield from _vacuum(conn, report)
@@ -188,14 +196,18 @@ def retention_steps(conn: sqlite3.Connection, policy: RetentionPolicy, now: floa
                        policy.budget_bytes / MB)
 
 
-def _prune_rows(conn: sqlite3.Connection, table: str, keep: int,
+def _prune_rows(conn: sqlite3.Connection, table: str, policy: RetentionPolicy,
                 report: PassReport) -> Iterator[str]:
-    """Delete all but the newest ``keep`` train/collect rows per run and source."""
+    """Delete all but the newest train/collect rows per run and source (a run without a
+    ``runs`` row counts as active)."""
     totals = "trade_totals" if table == "trades" else "episode_totals"
     marks = ", ".join("?" * len(PRUNED_SOURCES))
-    groups = conn.execute(f"SELECT run, source FROM {totals} WHERE source IN ({marks})",
-                          PRUNED_SOURCES).fetchall()
-    for run, source in groups:
+    groups = conn.execute(
+        f"SELECT t.run, t.source, coalesce(r.state, 'active') = 'active' FROM {totals} t"
+        f" LEFT JOIN runs r ON r.name = t.run WHERE t.source IN ({marks})",
+        PRUNED_SOURCES).fetchall()
+    for run, source, active in groups:
+        keep = policy.rows_kept(table, bool(active))
         row = conn.execute(
             f"SELECT id FROM {table} WHERE run = ? AND source = ? ORDER BY id DESC"
             " LIMIT 1 OFFSET ?", (run, source, keep)).fetchone()

@@ -20,6 +20,7 @@ from fxconsole.ops.db import connect, ensure_incremental_vacuum, transaction
 from fxconsole.ops.retention import (
     MAX_LEVEL,
     MB,
+    MIN_TRADE_ROWS,
     RetentionPolicy,
     file_bytes,
     next_level,
@@ -109,6 +110,19 @@ def test_every_trade_is_counted_while_raw_rows_are_pruned(tmp_path: Path) -> Non
     last = trade_metrics([p for p in pips["train"] if p is not None][-500:])
     assert (stats.expectancy, stats.win_rate) == pytest.approx((last.expectancy, last.win_rate))
     assert audit_digest(conn) == before
+
+
+def test_an_inactive_run_keeps_only_the_floor_of_its_sample(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "console.sqlite")
+    with transaction(conn):
+        conn.execute("INSERT INTO runs (name, created) VALUES ('main', 1)")
+        conn.execute("INSERT INTO runs (name, created, state) VALUES ('old', 1, 'inactive')")
+    for run in ("main", "old", "unregistered"):
+        insert(conn, "trades", [trade(NOW + i, run, "train", 1.0) for i in range(3000)])
+    run_pass(conn, policy(trade_rows=2000), NOW)
+    kept = dict(conn.execute("SELECT run, count(*) FROM trades GROUP BY run").fetchall())
+    assert kept == {"main": 2000, "old": MIN_TRADE_ROWS, "unregistered": 2000}
+    assert [trade_totals(conn, run).trades for run in kept] == [3000] * 3
 
 
 def test_episodes_pruned_and_counted(tmp_path: Path) -> None:
