@@ -32,7 +32,7 @@ import logging
 import math
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from fxconsole.config import OpsConfig
 from fxconsole.sqlitetx import immediate
@@ -129,7 +129,6 @@ class PassReport:
     level: int = 0
     used_bytes: int = 0
     file_bytes: int = 0
-    deleted: dict[str, int] = field(default_factory=dict)
 
 
 def used_bytes(conn: sqlite3.Connection) -> int:
@@ -173,10 +172,10 @@ def retention_steps(conn: sqlite3.Connection, policy: RetentionPolicy, now: floa
     report = report if report is not None else PassReport()
     level = _load_level(conn)
     for _ in range(MAX_LEVEL + 1):
-        active = policy.under_pressure(level)
-        yield from _prune_rows(conn, "trades", active, report)
-        yield from _prune_rows(conn, "episodes", active, report)
-        for bucket, cutoff in active.tiers(now):
+        applied = policy.under_pressure(level)
+        yield from _prune_rows(conn, "trades", applied, report)
+        yield from _prune_rows(conn, "episodes", applied, report)
+        for bucket, cutoff in applied.tiers(now):
             yield from _downsample(conn, bucket, cutoff, report)
         yield from _vacuum(conn, report)
         report.used_bytes = used_bytes(conn)
