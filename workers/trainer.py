@@ -101,7 +101,8 @@ def _save_if_requested(ctl: TrainerControl, cb: TrainingHandle) -> None:
     them with its name (one save answers every request of the same step)."""
     if not ctl.manual:
         return
-    replies, ctl.manual = ctl.manual, []
+    replies = list(ctl.manual)
+    ctl.manual.clear()  # the same list: the command handler appends to it
     try:
         manifest = cb.save_manual()
     except (CheckpointError, OSError) as exc:  # a full disk must not end the training

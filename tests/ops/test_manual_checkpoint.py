@@ -120,19 +120,27 @@ def trainer(request: pytest.FixtureRequest, market: Path, tmp_path: Path
             log.close()
 
 
-@pytest.mark.slow
-def test_checkpoint_now_answers_after_the_save_with_its_name(trainer: tuple[Path, str]) -> None:
-    ws, agent = trainer
+def checkpoint_now(ws: Path) -> str:
+    """``ctl checkpoint-now``; the command's result once it is done."""
     out = subprocess.run([FXCONSOLE, "--workspace", str(ws), "ctl", "checkpoint-now",
                           "--timeout", "120"], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stdout + out.stderr
-    [(state, result)] = query(ws, "SELECT state, result FROM commands WHERE verb = "
-                                  "'checkpoint-now'")
+    state, result = query(ws, "SELECT state, result FROM commands WHERE verb = "
+                              "'checkpoint-now' ORDER BY id DESC LIMIT 1")[0]
     assert state == "done" and result.startswith("saved main/manual-"), result
+    return str(result)
+
+
+@pytest.mark.slow
+def test_checkpoint_now_answers_after_the_save_with_its_name(trainer: tuple[Path, str]) -> None:
+    ws, agent = trainer
+    result = checkpoint_now(ws)
     tag = result.split()[1].split("/")[1]
     manual = ws / "checkpoints" / "main" / f"{tag}.json"
     manifest = verify(manual)  # already there when the command was done
     assert manifest.agent == agent and f"{manifest.timesteps:,} timesteps" in result
+    second = checkpoint_now(ws)  # every request is answered, not only the first
+    assert verify(ws / "checkpoints" / "main" / f"{second.split()[1].split('/')[1]}.json")
     # training goes on, latest moves past it, periodic ones come and go: the manual stays
     wait_for("two more latest saves", lambda: verify(
         ws / "checkpoints" / "main" / "latest.json").timesteps > manifest.timesteps + 2000,
