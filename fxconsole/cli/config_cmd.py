@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from fxconsole.cli.common import CliError, Context
-from fxconsole.config import ConfigError, default_toml, load_config
+from fxconsole.config import ConfigError, config_record, default_toml, load_config
 from fxconsole.fsutil import atomic_write
 
 
@@ -32,7 +31,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _show(ctx: Context, args: argparse.Namespace) -> int:
-    print(json.dumps(asdict(ctx.config), indent=2))
+    print(json.dumps(config_record(ctx.config), indent=2))  # the webhook URL's token hidden
     return 0
 
 

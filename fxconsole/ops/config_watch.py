@@ -23,10 +23,14 @@ RUNNING_CONFIG = "running-config.toml"
 
 
 def render_config(cfg: Config) -> str:
-    """``cfg`` as a TOML document that :func:`~fxconsole.config.load_config` reads back equal."""
+    """``cfg`` as a TOML document that :func:`~fxconsole.config.load_config` reads back equal
+    (but for ``notify.webhook_url``, left empty: it may hold a token, and only the
+    supervisor, which keeps its own copy, posts to it)."""
     lines = ["# The configuration this supervisor started with (written at its start; the",
              "# workers read it). Edit fxconsole.toml instead, then restart the supervisor.", ""]
-    for section, values in asdict(cfg).items():
+    plain = asdict(cfg)
+    plain["notify"]["webhook_url"] = ""  # a secret the workers never use: the supervisor's only
+    for section, values in plain.items():
         lines.append(f"[{section}]")
         lines += [f"{key} = {toml_value(value)}" for key, value in values.items()]
         lines.append("")

@@ -105,6 +105,12 @@ def test_running_config_round_trip(tmp_path: Path) -> None:
     assert load_config(path, environ={}) == cfg
 
 
+def test_running_config_keeps_no_webhook_token(tmp_path: Path) -> None:
+    cfg = with_overrides(Config(), "notify", webhook_url="https://hooks.example/T0/s3cr3t")
+    text = render_config(cfg)
+    assert "s3cr3t" not in text and 'webhook_url = ""' in text
+
+
 def test_config_watch_reports_each_change_once(tmp_path: Path) -> None:
     path = tmp_path / "fxconsole.toml"
     path.write_text("[ppo]\nn_envs = 2\n")
