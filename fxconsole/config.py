@@ -16,6 +16,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fxconsole.timeutil import TIMEFRAME_SECONDS
 
@@ -406,6 +407,16 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class UiConfig:
+    """The console UI (fxconsole.ui)."""
+
+    timezone: str = _opt(
+        "UTC", "zone the console shows times in (an IANA name such as 'Europe/London'; "
+        "every time shown names it)",
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, one section per concern."""
 
@@ -426,6 +437,7 @@ class Config:
     oanda: OandaConfig = field(default_factory=OandaConfig)
     ops: OpsConfig = field(default_factory=OpsConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
 
     def validated(self) -> Config:
         """Check cross-key rules; return self."""
@@ -460,6 +472,13 @@ class Config:
                 f"live.history_bars = {self.live.history_bars} must be at least "
                 f"data.mm_window + 60 = {self.data.mm_window + 60} (features need that history)"
             )
+        try:
+            ZoneInfo(self.ui.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"ui.timezone = {self.ui.timezone!r} is not a time zone (an IANA name such "
+                "as 'UTC' or 'Europe/London')"
+            ) from None
         if self.live.units > self.risk.max_units:
             raise ConfigError(
                 f"live.units = {self.live.units} exceeds risk.max_units = {self.risk.max_units}"
