@@ -25,9 +25,9 @@ LAYERS: list[set[str]] = [
     {"trading"},
     {"market"},
 ]
-FOUNDATION = {"config", "timeutil", "workspace", "fsutil", "sqlitetx"}
+FOUNDATION = {"config", "timeutil", "workspace", "fsutil", "sqlitetx", "numfmt"}
 # The foundation's own order (a module may import those after it).
-FOUNDATION_ORDER = ["workspace", "fsutil", "sqlitetx", "config", "timeutil"]
+FOUNDATION_ORDER = ["workspace", "fsutil", "sqlitetx", "config", "timeutil", "numfmt"]
 
 
 def _unit(path: Path) -> str:
