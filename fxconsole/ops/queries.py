@@ -348,3 +348,86 @@ def _params(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+# -- the console's tables and detail views (issue 17) ----------------------------------
+
+
+@dataclass(frozen=True)
+class ValidationRow:
+    """One examination of a checkpoint on a split (validation or test)."""
+
+    id: int
+    ts: float
+    run: str
+    sha256: str
+    timesteps: int | None
+    split: str
+    validated: bool
+    sqn: float | None
+    expectancy: float | None
+    trades: int | None
+    report_path: str | None
+    summary: dict[str, Any]
+
+
+def validations_of(conn: sqlite3.Connection, sha256: str) -> list[ValidationRow]:
+    """Every examination of the model ``sha256`` (any run, any split), newest first."""
+    rows = conn.execute(
+        "SELECT id, ts, run, sha256, timesteps, split, validated, sqn, expectancy, trades,"
+        " report_path, summary FROM validations WHERE sha256 = ? ORDER BY id DESC",
+        (sha256,)).fetchall()
+    return [ValidationRow(*_replace_at(tuple(_json_at(row, 11)), 6, bool(row[6])))
+            for row in rows]
+
+
+def worker_events(conn: sqlite3.Connection, worker: str, limit: int = 30) -> list[EventRow]:
+    """The last ``limit`` events of a worker, newest first: those it wrote and the
+    supervisor's about it (their message starts with its name)."""
+    rows = conn.execute(
+        "SELECT id, ts, level, source, kind, message, data FROM events WHERE source = ?"
+        " OR (source = 'supervisor' AND (message LIKE ? ESCAPE '\\' OR message LIKE ?"
+        " ESCAPE '\\')) ORDER BY ts DESC, id DESC LIMIT ?",
+        (worker, _like_prefix(worker, " "), _like_prefix(worker, ":"), limit)).fetchall()
+    return [EventRow(*_json_at(row, 6)) for row in rows]
+
+
+def worker_commands(conn: sqlite3.Connection, worker: str, limit: int = 30) -> list[Command]:
+    """The last ``limit`` commands to or about a worker (start, stop, restart…), newest
+    first."""
+    rows = conn.execute(
+        f"SELECT {COMMAND_COLUMNS} FROM commands WHERE target = ?"
+        " OR json_extract(args, '$.worker') = ? ORDER BY id DESC LIMIT ?",
+        (worker, worker, limit)).fetchall()
+    return [Command.from_row(row) for row in rows]
+
+
+def trade(conn: sqlite3.Connection, trade_id: int) -> TradeRow | None:
+    """The trade with this id, if it is (still) stored."""
+    row = conn.execute(f"SELECT {_TRADE} FROM trades WHERE id = ?", (trade_id,)).fetchone()
+    return None if row is None else TradeRow(*_replace_at(row, 13, bool(row[13])))
+
+
+def trade_pips_since(conn: sqlite3.Connection, run: str, source: str,
+                     since_ts: float) -> list[tuple[float, float]]:
+    """``(closed at, pips)`` of the run's trades of ``source`` closed at or after
+    ``since_ts`` (UNIX seconds; the close time is ``exit_ts``, else the row's ``ts``),
+    oldest first."""
+    rows = conn.execute(
+        "SELECT COALESCE(exit_ts, ts), pips FROM trades WHERE run = ? AND source = ?"
+        " AND ts >= ? AND pips IS NOT NULL ORDER BY id", (run, source, since_ts)).fetchall()
+    return [(float(ts), float(pips)) for ts, pips in rows]
+
+
+def trade_total_pips(conn: sqlite3.Connection, run: str, source: str) -> tuple[int, float]:
+    """``(trades, pips)`` of every trade the run ever wrote for ``source`` (the running
+    totals: pruned rows still count)."""
+    row = conn.execute("SELECT trades, pips FROM trade_totals WHERE run = ? AND source = ?",
+                       (run, source)).fetchone()
+    return (0, 0.0) if row is None else (int(row[0]), float(row[1]))
+
+
+def _like_prefix(text: str, then: str) -> str:
+    """A LIKE pattern (escape ``\\``) for strings starting with ``text`` + ``then``."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}{then}%"
