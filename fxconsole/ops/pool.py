@@ -26,6 +26,7 @@ from fxconsole.ops.config_watch import ConfigWatch, write_running_config
 from fxconsole.ops.db import connect, transaction
 from fxconsole.ops.exitcodes import FATAL_EXIT_CODES
 from fxconsole.ops.housekeeping import Housekeeper
+from fxconsole.ops.lifecycle_wait import WAITED_VERBS, LifecycleWait, wait_limit
 from fxconsole.ops.lock import SupervisorLock
 from fxconsole.ops.notifier import start_notifier
 from fxconsole.ops.queries import latest_metrics
@@ -94,6 +95,7 @@ class Pool:
     _next_alerts: float = 0.0
     _next_registry: float = 0.0
     _next_workspace: float = 0.0
+    _waits: list[LifecycleWait] = field(default_factory=list)  # start/restart not yet back
     stop_reason: str | None = None  # set when the supervisor must stop (workspace gone)
 
     def __post_init__(self) -> None:
@@ -168,6 +170,7 @@ class Pool:
     def close(self, timeout: float | None = None) -> None:
         """Stop every worker (SIGTERM, then SIGKILL), release the lock."""
         try:
+            self._abandon_waits()
             self.supervisor.shutdown(timeout)
         finally:
             if self.notifier is not None:
@@ -232,11 +235,50 @@ class Pool:
         for command in cmd.claim(self.conn, cmd.SUPERVISOR):
             worker = str(command.args.get("worker", cmd.ALL_WORKERS))
             try:
+                before = [self.supervisor.status(w) for w in self._names(worker)]
                 getattr(self.supervisor, command.verb)(worker)
-            except (ValueError, KeyError) as exc:
+            except (ValueError, KeyError, RuntimeError) as exc:
                 cmd.finish(self.conn, command.id, False, str(exc))
             else:
-                cmd.finish(self.conn, command.id, True, f"{command.verb} {worker}: requested")
+                if command.verb in WAITED_VERBS:  # done once the worker is RUNNING again
+                    s = self.cfg.supervisor
+                    self._waits.append(LifecycleWait.taken(
+                        command.id, command.verb, worker, before, self.clock(),
+                        wait_limit(s.stopwaitsecs, s.startsecs, s.startretries)))
+                else:
+                    cmd.finish(self.conn, command.id, True, f"{command.verb} {worker}: requested")
+        self._finish_waits()
+
+    def _names(self, worker: str) -> list[str]:
+        """The workers a lifecycle command names (``all``: every one)."""
+        return list(self._roles) if worker == cmd.ALL_WORKERS else [worker]
+
+    def _finish_waits(self) -> None:
+        """Finish the start/restart commands whose workers are back (or will not be)."""
+        if not self._waits:
+            return
+        statuses = {s.name: s for s in self.supervisor.statuses()}
+        now, open_waits = self.clock(), []
+        for wait in self._waits:
+            outcome = wait.outcome(statuses, now)
+            if outcome is None:
+                open_waits.append(wait)
+                continue
+            try:
+                cmd.finish(self.conn, wait.command_id, *outcome)
+            except ValueError:  # finished elsewhere (a new supervisor failed it)
+                logger.warning("command %d had already finished", wait.command_id)
+        self._waits = open_waits
+
+    def _abandon_waits(self) -> None:
+        """Fail the start/restart commands still waiting when the supervisor stops."""
+        for wait in self._waits:
+            try:
+                cmd.finish(self.conn, wait.command_id, False,
+                           f"{wait.verb} {wait.target}: the supervisor stopped first")
+            except (ValueError, sqlite3.Error):
+                logger.warning("could not fail command %d", wait.command_id)
+        self._waits = []
 
     def _sync_registry(self) -> None:
         """Mirror the run folder's manifests into the checkpoints table (the UI's list)."""
