@@ -21,6 +21,7 @@ from fxconsole.agents.manifest import CheckpointError, read_manifest
 from fxconsole.agents.registry import load_policy
 from fxconsole.config import Config
 from fxconsole.evaluation.backtest import play_sessions
+from fxconsole.ops.run_trades import run_trades
 from fxconsole.ops.runtime import WorkerRuntime
 from fxconsole.trading.market_data import MarketData, load_market_data
 from fxconsole.trading.metrics import RollingTrades
@@ -87,7 +88,9 @@ def play_batch(rt: WorkerRuntime, actor: Policy, data: MarketData,
                           length=cfg.data.session_bars)
     rolling.extend(float(t["pips"]) for t in result.trades)
     m = rolling.metrics()
-    rt.writer.write(rolling.total, {"collect/trades": float(rolling.total),
+    rt.writer.flush()  # the trades above, counted with every earlier one of the run
+    rt.writer.write(rolling.total, {"collect/trades": float(run_trades(rt.conn, rt.run,
+                                                                        ("collect",))),
                                     "collect/expectancy": m.expectancy,
                                     "collect/win_rate": m.win_rate, "collect/sqn": m.sqn})
     return result.sessions

@@ -14,6 +14,7 @@ from fxconsole.agents.base import TrainingHandle, TrainRequest
 from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError, read_manifest
 from fxconsole.agents.registry import get_agent
+from fxconsole.ops.run_trades import RunTradesSink, training_sources
 from fxconsole.ops.runtime import Reply, WorkerRuntime
 
 logger = logging.getLogger(__name__)
@@ -41,12 +42,14 @@ def main(rt: WorkerRuntime) -> None:
         "rollback-to": lambda args: _rollback(rt, ctl, args),
     })
     agent = get_agent(rt.config.train.agent)
+    sources = training_sources(rt.config.train.agent, rt.config.supervisor.collectors)
+    sink = RunTradesSink(rt.writer, rt.conn, rt.run, sources)  # counted over the whole run
     resume = _initial_resume(rt)
     while not rt.stop.is_set():
         rt.beat(force=True)
         ctl.left_control = None  # the set-up of a chunk is no update
         try:
-            agent.train(TrainRequest(rt.config, ws, rt.writer, run=rt.run, resume=resume,
+            agent.train(TrainRequest(rt.config, ws, sink, run=rt.run, resume=resume,
                                      control=lambda cb: _control(rt, ctl, cb),
                                      self_play=rt.config.supervisor.collectors == 0))
         except CheckpointError as exc:  # e.g. a rollback target that cannot be loaded
