@@ -18,6 +18,7 @@ from fxconsole.ops.run_trades import RunTradesSink, training_sources
 from fxconsole.ops.runtime import Reply, WorkerRuntime
 
 logger = logging.getLogger(__name__)
+PAUSED_KEY = "train/paused"
 
 
 @dataclass
@@ -29,6 +30,7 @@ class TrainerControl:
     rollback_to: str | None = None
     left_control: float | None = None  # when the control hook last returned (monotonic)
     warned_slow: bool = False
+    paused_written: bool = False  # train/paused = 1 (and train/fps = 0) written
 
 
 def main(rt: WorkerRuntime) -> None:
@@ -45,9 +47,14 @@ def main(rt: WorkerRuntime) -> None:
     sources = training_sources(rt.config.train.agent, rt.config.supervisor.collectors)
     sink = RunTradesSink(rt.writer, rt.conn, rt.run, sources)  # counted over the whole run
     resume = _initial_resume(rt)
+    if resume is not None:  # a restarted worker (or supervisor) continues the run
+        text, data = describe_resume(rt, resume)
+        rt.writer.event("info", "resume", f"{rt.run}: resuming from {text}", data)
     while not rt.stop.is_set():
         rt.beat(force=True)
         ctl.left_control = None  # the set-up of a chunk is no update
+        if resume is not None:
+            logger.info("resuming from %s", describe_resume(rt, resume)[0])
         try:
             agent.train(TrainRequest(rt.config, ws, sink, run=rt.run, resume=resume,
                                      control=lambda cb: _control(rt, ctl, cb),
@@ -59,9 +66,35 @@ def main(rt: WorkerRuntime) -> None:
             continue
         if ctl.rollback_to is not None:
             resume, ctl.rollback_to = ctl.rollback_to, None
-            rt.writer.event("info", "rollback", f"{rt.run}: resuming from {resume}", {})
+            text, data = describe_resume(rt, resume)
+            rt.writer.event("info", "rollback", f"{rt.run}: rolled back; resuming from {text}",
+                            data)
         else:
             resume = f"{rt.run}/latest"
+
+
+def describe_resume(rt: WorkerRuntime, spec: str) -> tuple[str, dict[str, Any]]:
+    """What a resume continues from, for people and for an event's data.
+
+    A pointer such as ``main/latest`` or ``main/rollback`` moves; the text names its step
+    and the immutable model file it points at now.
+
+    Args:
+        rt: The worker (its workspace's checkpoints).
+        spec: What the trainer resumes from (``RUN/TAG`` or a manifest path).
+
+    Returns:
+        ``("main/rollback: 750,000 timesteps, models/….zip", {...})``; an unreadable
+        checkpoint is named with the error (the training then reports it too).
+    """
+    try:
+        path = resolve_checkpoint(spec, rt.workspace.checkpoints_dir)
+        m = read_manifest(path)
+    except (CheckpointError, OSError) as exc:
+        return f"{spec} (unreadable: {exc})", {"checkpoint": spec}
+    data = {"checkpoint": spec, "run": m.run, "tag": m.tag, "timesteps": m.timesteps,
+            "model_file": m.model_file, "sha256": m.sha256}
+    return f"{spec}: {m.timesteps:,} timesteps, {m.model_file}", data
 
 
 def _initial_resume(rt: WorkerRuntime) -> str | None:
@@ -74,10 +107,16 @@ def _control(rt: WorkerRuntime, ctl: TrainerControl, cb: TrainingHandle) -> bool
     _check_update_time(rt, ctl)
     rt.beat(cb.num_timesteps, {"paused": ctl.paused})
     _save_if_requested(ctl, cb)
+    if ctl.paused and not ctl.paused_written:  # no steps: steps/s reads 0, not its last
+        rt.writer.write(cb.num_timesteps, {"train/fps": 0.0, PAUSED_KEY: 1.0})
+        ctl.paused_written = True
     while ctl.paused and not rt.stop.is_set() and ctl.rollback_to is None:
         rt.beat(cb.num_timesteps, {"paused": True}, force=True)  # the console shows it
         rt.sleep(0.2)
         _save_if_requested(ctl, cb)
+    if ctl.paused_written and not ctl.paused:
+        rt.writer.write(cb.num_timesteps, {PAUSED_KEY: 0.0})
+        ctl.paused_written = False
     ctl.left_control = time.monotonic()
     return not rt.stop.is_set() and ctl.rollback_to is None
 

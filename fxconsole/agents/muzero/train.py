@@ -173,8 +173,8 @@ class MuZeroTraining:
                      "rolling_expectancy": m.expectancy, "rolling_win_rate": m.win_rate},
             state={"counters": self.counters.to_dict()}, agent=AGENT,
             pinned=self.pin.to_dict())
-        logger.info("checkpoint %s at %d timesteps, %d episodes (%s)", manifest.model_file,
-                    self.counters.timesteps, self.counters.episodes, ", ".join(tags))
+        logger.debug("checkpoint %s at %d timesteps, %d episodes (%s)", manifest.model_file,
+                     self.counters.timesteps, self.counters.episodes, ", ".join(tags))
         return manifest
 
     def _control(self) -> bool:

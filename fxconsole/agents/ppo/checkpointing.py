@@ -86,7 +86,7 @@ class CheckpointPolicy:
             state={"weighting": state},
             extras=actor_extras(model), agent=self.agent, pinned=self.pinned,
         )
-        logger.info("checkpoint %s at %d timesteps (%s)", manifest.model_file, timesteps,
-                    ", ".join(tags))
+        logger.debug("checkpoint %s at %d timesteps (%s)", manifest.model_file, timesteps,
+                     ", ".join(tags))
         self.saved.append(manifest)
         return manifest
