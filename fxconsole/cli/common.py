@@ -17,6 +17,17 @@ class CliError(Exception):
         self.code = code
 
 
+USAGE = 2
+"""Exit code of a usage error (as argparse): a bad verb, option value or argument."""
+
+
+class UsageError(CliError):
+    """A command line that cannot mean anything: exits 2 like argparse's own errors."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code=USAGE)
+
+
 @dataclass(frozen=True)
 class Context:
     """The resolved workspace and configuration of one command."""

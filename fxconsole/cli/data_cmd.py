@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from rich import box
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fxconsole.cli.common import CliError, Context
 from fxconsole.cli.download_cmd import add_download_parser
+from fxconsole.cli.output import make_console
 from fxconsole.config import ConfigError, with_overrides
 from fxconsole.market.bars import BarsError
 from fxconsole.market.sessions import SPLITS
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 FORMAT_CHOICES = ("oanda", "csv", "histdata", "metatrader", "dukascopy")
 STRADDLING = "none"  # fxconsole.market.pipeline.STRADDLING
 
-console = Console()
+console = make_console(highlight=True)
 IMPORT_STAGES = ("read", "validate", "store bars", "features", "store features")
 SYNTH_STAGES = ("synthesise", "store bars", "features", "store features")
 # fxconsole.market.lookahead's defaults, spelled out to keep numba out of `--help`.

@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fxconsole.cli.common import CliError, Context
+from fxconsole.cli.common import CliError, Context, UsageError
 from fxconsole.timeutil import NS_PER_SECOND, TIMEFRAME_SECONDS
 
 if TYPE_CHECKING:
@@ -57,12 +57,12 @@ def _range(args: argparse.Namespace, granularity: str) -> tuple[int, int]:
         start = parse_utc(args.from_)
         end = parse_utc(args.to, end=True) if args.to else None
     except ValueError as exc:
-        raise CliError(f"--from/--to: {exc}") from None
+        raise UsageError(f"--from/--to: {exc}") from None
     period = period_ns(granularity)
     latest = (time.time_ns() - CLOCK_MARGIN_NS) // period * period
     end = latest if end is None else min(end, latest)
     if start >= end:
-        raise CliError(f"--from {args.from_} is not before --to {args.to or 'now'} "
+        raise UsageError(f"--from {args.from_} is not before --to {args.to or 'now'} "
                        f"({format_utc(end)}, the last complete {granularity} candle at most)")
     return start, end
 
@@ -174,10 +174,10 @@ def download(ctx: Context, args: argparse.Namespace) -> int:
     try:
         instrument = instrument_name(symbol)
     except ValueError as exc:
-        raise CliError(f"--symbol: {exc}") from None
+        raise UsageError(f"--symbol: {exc}") from None
     symbol = instrument.replace("_", "")
     if not 1 <= args.page_size <= 5000:
-        raise CliError(f"--page-size {args.page_size}; allowed: 1..5000")
+        raise UsageError(f"--page-size {args.page_size}; allowed: 1..5000")
     start, end = _range(args, granularity)
     broker = _broker(ctx)
     started = time.perf_counter()

@@ -22,16 +22,16 @@ from collections.abc import Mapping
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.markup import escape
 
 from fxconsole.cli.common import CliError, Context
+from fxconsole.cli.output import make_console
 from fxconsole.config import Config, ConfigError, with_overrides
 
 if TYPE_CHECKING:
     from fxconsole.ops.deploy_gate import Verdict
 
-console = Console(highlight=False)
+console = make_console()
 STATUS_SECONDS = 10.0
 NOTEWORTHY = ("risk", "halted", "forced", "kill switch", "entries paused")
 

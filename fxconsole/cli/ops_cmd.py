@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from fxconsole.cli.common import CliError, Context
+from fxconsole import numfmt
+from fxconsole.cli.common import CliError, Context, UsageError
+from fxconsole.cli.output import make_console
 
-console = Console(highlight=False)
+console = make_console()
 LIFECYCLE = ("start", "stop", "restart")
 CHECKPOINT_VERBS = ("rollback-to", "deploy", "validate")
 
@@ -114,32 +116,54 @@ def _print_status(snap: dict[str, Any], supervisor: str, problems: list[str]) ->
     console.print(table)
     for w in snap["workers"]:
         if w.get("reason") and w["state"] not in ("RUNNING", "STARTING"):
-            console.print(f"{w['name']} {w['state']}: {w['reason']}", soft_wrap=True)
-    m = snap["metrics"]
-    if m:
-        console.print("  ".join(f"{k} {v:,.4g}" for k, v in sorted(m.items())
-                                if k.split("/")[0] in ("train", "rollout", "collect", "val",
-                                                       "live")), soft_wrap=True)
+            console.print(f"{w['name']} {w['state']}: {w['reason']}", markup=False)
+    if snap["metrics"]:
+        console.print(_metrics_table(snap["metrics"]))
     best = snap["best_validation"]
     if best:
-        console.print(f"best validation: {best['timesteps']:,} timesteps, SQN "
-                      f"{best['sqn']:+.2f}, expectancy {best['expectancy']:+.2f} pips, "
+        console.print(f"best validation: {numfmt.count(best['timesteps'])} timesteps, SQN "
+                      f"{numfmt.signed(best['sqn'])}, expectancy "
+                      f"{numfmt.signed(best['expectancy'])} pips, "
                       f"{'validated' if best['validated'] else 'not validated'}")
     for e in snap["events"][:5]:
         console.print(f"{time.strftime('%H:%M:%S', time.localtime(e['ts']))} {e['level']:<7} "
-                      f"{e['message']}")
+                      f"{e['message']}", markup=False)
     for p in problems:
-        console.print(f"[red]problem:[/] {p}")
+        console.print(f"[red]problem:[/] {escape(p)}")
+
+
+def _metrics_table(metrics: dict[str, float | None]) -> Table:
+    """The latest metrics, a row per namespace (train, rollout, …), ``name value`` cells
+    that never split (a cell is one column of the grid)."""
+    from fxconsole.ops.metric_groups import grouped_metrics
+
+    groups = grouped_metrics(metrics)
+    widest = max(len(items) for _, items in groups)
+    per_row = max(1, min(widest, (console.width - 10) // 34))
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True)
+    for _ in range(per_row):
+        grid.add_column(no_wrap=True)
+        grid.add_column(justify="right", no_wrap=True)
+    for group, items in groups:
+        for start in range(0, len(items), per_row):
+            cells: list[str] = []
+            for name, text in items[start:start + per_row]:
+                cells += [f" {name}", text]
+            grid.add_row(group if start == 0 else "", *cells)
+    return grid
 
 
 def _ctl(ctx: Context, args: argparse.Namespace) -> int:
     from fxconsole.ops import commands
 
-    conn = _connect(ctx)
     verb = args.verb
     payload: dict[str, Any]
+    if verb not in LIFECYCLE:
+        _default_target(verb)  # an unknown verb is a usage error, database or not
     if args.force and verb != "deploy":
-        raise CliError(f"--force applies to deploy only, not {verb}")
+        raise UsageError(f"--force applies to deploy only, not {verb}")
+    conn = _connect(ctx)
     if verb in LIFECYCLE:
         target, payload = commands.SUPERVISOR, {"worker": args.target or "all"}
     else:
@@ -154,7 +178,7 @@ def _ctl(ctx: Context, args: argparse.Namespace) -> int:
     known = [str(r[0]) for r in conn.execute("SELECT name FROM workers ORDER BY name")]
     worker = payload.get("worker", target) if target == commands.SUPERVISOR else target
     if known and worker not in (*known, commands.ALL_WORKERS):
-        raise CliError(f"no worker named {worker!r}; workers: {', '.join(known)}")
+        raise UsageError(f"no worker named {worker!r}; workers: {', '.join(known)}")
     sup = supervision_of(ctx)
     if sup.pid is None and not args.queue:
         raise CliError(f"{sup.describe()}: nobody would run {verb!r}; start it with "
@@ -181,7 +205,7 @@ def _default_target(verb: str) -> str:
     for role, verbs in ALLOWED_VERBS.items():
         if verb in verbs:
             return role
-    raise CliError(f"unknown verb {verb!r}; known: "
+    raise UsageError(f"unknown verb {verb!r}; known: "
                    f"{', '.join(v for verbs in ALLOWED_VERBS.values() for v in verbs)}")
 
 

@@ -9,11 +9,10 @@ import time
 from types import FrameType
 from typing import Any
 
-from rich.console import Console
-
 from fxconsole.cli.common import CliError, Context
+from fxconsole.cli.output import make_console
 
-console = Console(highlight=False)
+console = make_console()
 TICK_SECONDS = 0.2
 
 

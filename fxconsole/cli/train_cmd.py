@@ -12,18 +12,18 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from rich import box
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fxconsole.agents.sinks import FanoutSink, JsonlSink
-from fxconsole.cli.common import CliError, Context
+from fxconsole.cli.common import CliError, Context, UsageError
+from fxconsole.cli.output import make_console
 from fxconsole.config import AGENTS, Config, ConfigError, with_overrides
 
 if TYPE_CHECKING:
     from fxconsole.agents.base import RunStart, TrainResult
 
-console = Console()
+console = make_console(highlight=True)
 
 
 def add_parser(sub: Any) -> None:
@@ -172,9 +172,9 @@ def _resumed_agent(ctx: Context, args: argparse.Namespace, cfg: Config) -> Confi
 
 def _check_collectors(cfg: Config, collectors: int) -> None:
     if collectors < 0 or collectors > 16:
-        raise CliError(f"--collectors {collectors}: allowed 0 … 16")
+        raise UsageError(f"--collectors {collectors}: allowed 0 … 16")
     if collectors and cfg.train.agent != "muzero":
-        raise CliError("--collectors: only the muzero agent has self-play collectors "
+        raise UsageError("--collectors: only the muzero agent has self-play collectors "
                        f"(agent is {cfg.train.agent}; add --agent muzero)")
 
 
@@ -186,12 +186,12 @@ def _train(ctx: Context, args: argparse.Namespace) -> int:
     cfg = _resumed_agent(ctx, args, _config_for(ctx, args))
     _check_collectors(cfg, args.collectors)
     if args.timesteps is not None and args.timesteps < 1:
-        raise CliError(f"--timesteps {args.timesteps}: must be ≥ 1")
+        raise UsageError(f"--timesteps {args.timesteps}: must be ≥ 1")
     if not ctx.workspace.market_db.exists():
         raise CliError(f"no market data in {ctx.workspace.root}: run `fxconsole data synth` "
                        "first")
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
-        raise CliError(f"--duration {args.duration}: must be a number of seconds > 0")
+        raise UsageError(f"--duration {args.duration}: must be a number of seconds > 0")
     timesteps = args.timesteps
     if timesteps is None and args.duration is not None:
         from fxconsole.agents.base import UNLIMITED_TIMESTEPS

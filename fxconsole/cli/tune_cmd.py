@@ -12,15 +12,15 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
-from fxconsole.cli.common import CliError, Context
+from fxconsole.cli.common import CliError, Context, UsageError
+from fxconsole.cli.output import make_console
 
 if TYPE_CHECKING:
     from fxconsole.tuning.study import TrialRow
 
-console = Console()
+console = make_console(highlight=True)
 
 
 def add_parser(sub: Any) -> None:
@@ -62,7 +62,7 @@ def _tune(ctx: Context, args: argparse.Namespace) -> int:
     if args.apply:
         return _apply(ctx, args.study, args.trial)
     if args.trial is not None:
-        raise CliError("--trial goes with --apply")
+        raise UsageError("--trial goes with --apply")
     return _run(ctx, args)
 
 
@@ -71,11 +71,11 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
     from fxconsole.tuning.study import STORAGE_FILE, Interrupted, StudyRunner, TuneRequest
 
     if args.trials < 1:
-        raise CliError(f"--trials {args.trials}: must be ≥ 1")
+        raise UsageError(f"--trials {args.trials}: must be ≥ 1")
     if not (math.isfinite(args.duration) and args.duration > 0):
-        raise CliError(f"--duration {args.duration}: must be a number of seconds > 0")
+        raise UsageError(f"--duration {args.duration}: must be a number of seconds > 0")
     if args.reports < 1:
-        raise CliError(f"--reports {args.reports}: must be ≥ 1")
+        raise UsageError(f"--reports {args.reports}: must be ≥ 1")
     if not ctx.workspace.market_db.exists():
         raise CliError(f"no market data in {ctx.workspace.root}: run `fxconsole data synth` "
                        "first")

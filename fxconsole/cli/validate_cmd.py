@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
-from fxconsole.cli.common import CliError, Context
+from fxconsole.cli.common import CliError, Context, UsageError
+from fxconsole.cli.output import make_console
 
-console = Console()
+console = make_console(highlight=True)
 SPLIT_CHOICES = ("validation", "test")
 STRESS_ROWS = (("expectancy (pips)", "expectancy", "{:+.2f}"), ("SQN", "sqn", "{:+.2f}"),
                ("trades", "trades", "{:,.0f}"))
@@ -90,7 +90,7 @@ def _validate(ctx: Context, args: argparse.Namespace) -> int:
     from fxconsole.ops.promotion import validate_and_promote
 
     if args.runs is not None and args.runs < 1:
-        raise CliError(f"--runs {args.runs}: must be ≥ 1")
+        raise UsageError(f"--runs {args.runs}: must be ≥ 1")
     try:
         conn = connect(ctx.workspace.console_db)
     except (OSError, ValueError) as exc:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from fxconsole import numfmt
 from fxconsole.ops import queries
 from fxconsole.ops.lock import SupervisorLock
 from fxconsole.ops.validations import is_validated
@@ -26,6 +27,7 @@ STATUS_KEYS = ("train/timesteps", "train/fps", "rollout/trades", "rollout/win_ra
 
 
 LIVE_STATES = ("STARTING", "RUNNING", "BACKOFF", "STOPPING")
+PROCESS_STATES = ("STARTING", "RUNNING", "STOPPING")  # a process exists: uptime, heartbeat
 UNKNOWN = "UNKNOWN"
 RUNNING, DOWN, NOT_RUNNING = "running", "down", "not running"
 
@@ -118,23 +120,50 @@ def active_run(conn: sqlite3.Connection, default: str) -> str:
     return str(row[0]) if row else default
 
 
-def latest_metrics(conn: sqlite3.Connection, run: str) -> dict[str, float]:
-    """The newest value of every metric key of a run (plain floats)."""
-    return {k: m.value for k, m in queries.latest_metrics(conn, run).items()
-            if m.value is not None}
+def latest_metrics(conn: sqlite3.Connection, run: str) -> dict[str, float | None]:
+    """The newest value of every metric key of a run (``None``: undefined, e.g. the win
+    rate of no trades)."""
+    return {k: m.value for k, m in queries.latest_metrics(conn, run).items()}
+
+
+def process_times(state: str, started: float | None, heartbeat: float | None,
+                  now: float) -> tuple[float | None, float | None]:
+    """``(uptime, heartbeat age)`` of a worker as ``status`` shows them.
+
+    Only a worker with a process (STARTING, RUNNING, STOPPING) has an uptime; a heartbeat
+    older than the process's start is its predecessor's, so it has none yet.
+
+    Args:
+        state: The worker's state.
+        started: When its current (or last) process started, UNIX seconds.
+        heartbeat: Its newest heartbeat, UNIX seconds.
+        now: The current UNIX time.
+
+    Returns:
+        Seconds up and seconds since the heartbeat, each ``None`` when not applicable.
+    """
+    if state not in PROCESS_STATES:
+        return None, None
+    uptime = None if started is None else now - started
+    if heartbeat is None or (started is not None and heartbeat < started):
+        return uptime, None
+    return uptime, now - heartbeat
 
 
 def workers(conn: sqlite3.Connection, now: float | None = None) -> list[dict[str, Any]]:
-    """Every worker with its state, pid, restarts, exit code, uptime and heartbeat age."""
+    """Every worker with its state, pid, restarts, exit code, uptime and heartbeat age
+    (uptime and heartbeat only while it has a process: see :func:`process_times`)."""
     now = time.time() if now is None else now
     reasons = worker_reasons(conn)
-    return [{"name": w.name, "role": w.role, "state": w.state, "pid": w.pid,
-             "started": w.started, "restarts": w.restarts, "exit_code": w.exit_code,
-             "heartbeat_timeout": w.heartbeat_timeout, "heartbeat": w.heartbeat_ts,
-             "message": w.message, "reason": reasons.get(w.name, ""),
-             "heartbeat_age": None if w.heartbeat_ts is None else now - w.heartbeat_ts,
-             "uptime": None if w.started is None else now - w.started}
-            for w in queries.workers(conn)]
+    rows = []
+    for w in queries.workers(conn):
+        uptime, age = process_times(w.state, w.started, w.heartbeat_ts, now)
+        rows.append({"name": w.name, "role": w.role, "state": w.state, "pid": w.pid,
+                     "started": w.started, "restarts": w.restarts, "exit_code": w.exit_code,
+                     "heartbeat_timeout": w.heartbeat_timeout, "heartbeat": w.heartbeat_ts,
+                     "message": w.message, "reason": reasons.get(w.name, ""),
+                     "heartbeat_age": age, "uptime": uptime})
+    return rows
 
 
 def best_validation(conn: sqlite3.Connection, run: str,
@@ -167,23 +196,45 @@ def recent_commands(conn: sqlite3.Connection, limit: int = 10) -> list[dict[str,
 
 
 def status_line(conn: sqlite3.Connection, run: str) -> str:
-    """One line (≤ 80 columns when all run): run, timesteps@steps/s, trades, win rate,
-    expectancy in pips, best validation SQN, worker states."""
+    """The headless supervisor's periodic line, every figure labelled: run, steps and
+    steps/s (``paused``), the run's trades with win rate and expectancy, the best
+    validation SQN, and how many workers are up."""
     m = latest_metrics(conn, run)
     best = best_validation(conn, run)
-    ws = workers(conn)
+    return format_status_line(time.strftime("%H:%M:%S"), run, m,
+                              None if best is None else best["sqn"], workers(conn))
+
+
+def format_status_line(clock: str, run: str, m: dict[str, float | None],
+                       best_sqn: float | None, ws: list[dict[str, Any]]) -> str:
+    """The status line from its parts (pure).
+
+    Args:
+        clock: The time of day to start with.
+        run: The run's name.
+        m: Its latest metrics.
+        best_sqn: The SQN of its best validation, ``None`` if none yet.
+        ws: The worker rows (``name``, ``state``).
+
+    Returns:
+        E.g. ``12:00:01 main · steps 1.51M at 812/s · trades 18.3k, 52.3% won,
+        +1.20 pips/trade · best validation SQN +1.23 · workers 4/4 up``.
+    """
     running = sum(w["state"] == "RUNNING" for w in ws)
     others = " ".join(f"{w['name']} {w['state']}" for w in ws if w["state"] != "RUNNING")
-    states = f"{running}/{len(ws)} up" + (f" ({others})" if others else "")
-    best_sqn = "—" if best is None else f"{best['sqn']:+.2f}"
-    return (f"{time.strftime('%H:%M:%S')} {run} {_si(m.get('train/timesteps', 0))}"
-            f"@{_si(m.get('train/fps', 0))}/s · {_si(m.get('rollout/trades', 0))} trades "
-            f"{m.get('rollout/win_rate', 0):.0%} won {m.get('rollout/expectancy', 0):+.1f}p "
-            f"· SQN {best_sqn} · {states}")
+    states = f"workers {running}/{len(ws)} up" + (f" ({others})" if others else "")
+    speed = "paused" if m.get("train/paused") else f"at {_si(m.get('train/fps'))}/s"
+    trades = m.get("rollout/trades")
+    won = (f", {numfmt.pct(m.get('rollout/win_rate'))} won, "
+           f"{numfmt.signed(m.get('rollout/expectancy'))} pips/trade") if trades else ""
+    return (f"{clock} {run} · steps {_si(m.get('train/timesteps'))} {speed} · trades "
+            f"{_si(trades)}{won} · best validation SQN {numfmt.signed(best_sqn)} · {states}")
 
 
-def _si(value: float) -> str:
-    """Short counts for an 80-column line: 950, 12.3k, 4.56M."""
+def _si(value: float | None) -> str:
+    """Short counts for a status line: 950, 12.3k, 4.56M; 0 when there is none yet."""
+    if value is None or not numfmt.defined(value):
+        return "0"
     for limit, suffix in ((1e6, "M"), (1e3, "k")):
         if abs(value) >= limit:
             return f"{value / limit:.3g}{suffix}"
