@@ -31,12 +31,20 @@ show_sqlite() {
   if [ ! -f "$db" ]; then echo "no console database at $db"; return 1; fi
   show_supervisor
   sqlite3 -header -column "file:$db?mode=ro" \
-    "SELECT name, state, w.pid, restarts, exit_code,
-            printf('%.0f s', strftime('%s','now') - COALESCE(h.ts, 0)) AS heartbeat_age
+    "SELECT name, state, COALESCE(w.pid, '—') AS pid, restarts,
+            COALESCE(exit_code, '—') AS exit_code,
+            CASE WHEN state IN ('STARTING', 'RUNNING', 'STOPPING') AND h.ts >= w.started
+                 THEN printf('%.0f s', strftime('%s','now') - h.ts) ELSE '—' END
+              AS heartbeat_age
        FROM workers w LEFT JOIN heartbeats h ON h.worker = w.name ORDER BY name;"
   echo
   sqlite3 -header -column "file:$db?mode=ro" \
-    "SELECT key, printf('%.4g', value) AS value, step FROM metrics
+    "SELECT key,
+            CASE WHEN value IS NULL THEN '—'
+                 WHEN abs(value) >= 1000 THEN printf('%,d', CAST(round(value) AS INTEGER))
+                 WHEN abs(value) >= 1 THEN printf('%.2f', value)
+                 ELSE printf('%.3g', value) END AS value,
+            printf('%,d', step) AS step FROM metrics
       WHERE rowid IN (SELECT max(rowid) FROM metrics
                       WHERE run = (SELECT run FROM metrics ORDER BY rowid DESC LIMIT 1)
                       GROUP BY key) ORDER BY key;"
