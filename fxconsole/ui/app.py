@@ -32,8 +32,10 @@ from textual.worker import get_current_worker
 from fxconsole.config import Config
 from fxconsole.ops import commands
 from fxconsole.ops.db import connect
+from fxconsole.ops.queries import EventRow
 from fxconsole.ops.schema import SchemaError
 from fxconsole.ops.status import active_run
+from fxconsole.ui.acks import record_ack
 from fxconsole.ui.bell import BellWatch
 from fxconsole.ui.control import Request
 from fxconsole.ui.data import ConsoleSnapshot, Probe, ProcessProbe, ReportCache, read_snapshot
@@ -86,7 +88,7 @@ class FxConsoleApp(App[str | None]):
         self._issued: dict[int, Request] = {}
         self._wake = threading.Event()
         self._stop_reading = threading.Event()
-        self._commands: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
+        self._commands: queue.SimpleQueue[Request | EventRow | None] = queue.SimpleQueue()
         self._bell = BellWatch()
 
     def get_default_screen(self) -> Screen[None]:
@@ -192,6 +194,11 @@ class FxConsoleApp(App[str | None]):
             return
         self._commands.put(req)
 
+    def acknowledge(self, alert: EventRow) -> None:
+        """Record that the operator has seen ``alert`` (an event written by the command
+        writer thread; the alert leaves the overview at the next read)."""
+        self._commands.put(alert)
+
     @work(thread=True, exclusive=True, group="commands", name="command writer")
     def _command_loop(self) -> None:
         """Write each queued request as a command row issued by ``ui``, on one connection
@@ -206,7 +213,10 @@ class FxConsoleApp(App[str | None]):
                     continue
                 if req is None:
                     break
-                conn = self._write_command(conn, req)
+                if isinstance(req, EventRow):
+                    conn = self._write_ack(conn, req)
+                else:
+                    conn = self._write_command(conn, req)
         finally:
             if conn is not None:
                 conn.close()
@@ -230,6 +240,24 @@ class FxConsoleApp(App[str | None]):
         else:
             logger.info("command %d written: %s", command_id, req.title)
             self.post_message(CommandQueued(command_id, req))
+        return conn
+
+    def _write_ack(self, conn: sqlite3.Connection | None,
+                   alert: EventRow) -> sqlite3.Connection | None:
+        path = self.workspace.console_db
+        try:
+            if conn is None:
+                conn = connect(path, migrate_schema=False)
+            record_ack(conn, alert, self.clock)
+        except (sqlite3.Error, SchemaError, OSError) as exc:
+            logger.warning("acknowledging alert %d failed: %s", alert.id, exc)
+            self.call_from_thread(self.notify, str(exc), title="Not acknowledged",
+                                  severity="error")
+            if conn is not None:
+                conn.close()
+            return None
+        logger.info("alert %d acknowledged", alert.id)
+        self.refresh_now()
         return conn
 
     def on_command_queued(self, message: CommandQueued) -> None:

@@ -158,28 +158,50 @@ def _override(snap: ConsoleSnapshot | None, checkpoint: CheckpointView,
         "audit trail.", yes="Deploy anyway")
 
 
+def broker_words(snap: ConsoleSnapshot | None, config: Config | None) -> str:
+    """The broker live trades through, for a question: ``the paper broker``, ``the OANDA
+    practice account``, ``the OANDA LIVE account (real money)``."""
+    environment = oanda_environment(snap, config)
+    if environment is None:
+        return "the paper broker"
+    if environment == "live":
+        return "the OANDA [b]LIVE[/b] account (real money)"
+    return f"the OANDA {_escape(environment)} account"
+
+
 def deploy(snap: ConsoleSnapshot | None, checkpoint: CheckpointView,
            config: Config | None = None) -> Request:
-    """Make live trade ``checkpoint`` (asks first, warning if it is not validated; on an
-    OANDA account an unvalidated one asks a second time and is sent forced)."""
+    """Make live trade ``checkpoint`` (asks first, naming the broker, warning if it is not
+    validated; on an OANDA account an unvalidated one asks a second time and is sent
+    forced)."""
     live = _role(snap, "live")
     return Request(live, "deploy", {"checkpoint": checkpoint.spec},
-                   f"Deploy [b]{_escape(checkpoint.label)}[/b] to [b]{live}[/b]?"
+                   f"Deploy [b]{_escape(checkpoint.label)}[/b] to [b]{live}[/b] on "
+                   f"{broker_words(snap, config)}?"
                    f"{_validation_warning(checkpoint)}",
                    override=_override(snap, checkpoint, config, live))
 
 
-def kill_switch(snap: ConsoleSnapshot | None) -> Request:
-    """Engage the kill switch of live, or release it if engaged (asks first either way)."""
+def kill_switch(snap: ConsoleSnapshot | None, config: Config | None = None) -> Request:
+    """Engage the kill switch of live, or release it if engaged (asks first either way;
+    engaging says whether ``live.flatten_on_kill`` will close the open position)."""
     live = _role(snap, "live")
     if snap is not None and snap.value("live/kill_switch"):
         return Request(live, "resume-entries", {},
                        f"Release the kill switch of [b]{live}[/b]?\n\nNew entries are allowed "
                        "again.")
+    if config is None:
+        flattening = ("The open position is closed too if [b]live.flatten_on_kill[/b] is "
+                      "on; [b]X[/b] flattens it.")
+    elif config.live.flatten_on_kill:
+        flattening = ("[b]live.flatten_on_kill is on[/b]: the open position is closed at "
+                      "market too.")
+    else:
+        flattening = ("[b]live.flatten_on_kill is off[/b]: the open position stays open "
+                      "([b]X[/b] flattens it).")
     return Request(live, "kill-switch", {},
-                   f"Engage the kill switch of [b]{live}[/b]?\n\nIt stops new entries at once. "
-                   "The open position is closed too if [b]live.flatten_on_kill[/b] is on; "
-                   "[b]X[/b] flattens it.")
+                   f"Engage the kill switch of [b]{live}[/b] on {broker_words(snap, config)}?"
+                   f"\n\nIt stops new entries at once. {flattening}")
 
 
 def flatten(snap: ConsoleSnapshot | None) -> Request:

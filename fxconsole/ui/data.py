@@ -34,6 +34,8 @@ from fxconsole.ops.queries import (
     WorkerRow,
 )
 from fxconsole.ops.status import UNKNOWN, Supervision, workspace_supervision
+from fxconsole.ui.alerts import active_alerts
+from fxconsole.ui.lineage import Lineage, current_lineage
 from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -133,6 +135,8 @@ class ConsoleSnapshot:
     synthetic: bool = False  # the configured series' bars are synthetic (data synth)
     supervisor: Supervision | None = None  # None: not probed
     tuning: tuple[TuningTrialRow, ...] = ()  # the newest tuning study's last trials
+    # steps training resumed from after a rollback (series hold the current lineage only)
+    rollbacks: tuple[int, ...] = ()
 
     def value(self, key: str) -> float | None:
         """The latest value of a metric of the run (None if missing or NaN)."""
@@ -159,8 +163,18 @@ class ConsoleSnapshot:
         was ever written); None while the data is fresh or nothing is meant to run."""
         if not any(w.row.state == "RUNNING" for w in self.workers):
             return None
+        # a worker just started has not beaten yet: no verdict before it could have
+        starts = [w.row.started for w in self.workers
+                  if w.row.state in ("RUNNING", "STARTING") and w.row.started is not None]
+        if starts and now - max(starts) <= STALE_SECONDS:
+            return None
         age = math.inf if self.updated is None else now - self.updated
         return age if age > STALE_SECONDS else None
+
+    @property
+    def alerts(self) -> list[EventRow]:
+        """The recent alerts neither acknowledged nor resolved, newest first."""
+        return active_alerts(self.events, (w.row for w in self.workers), self.live)
 
 
 class ProcessProbe:
@@ -260,13 +274,14 @@ def read_snapshot(
     if isinstance(probe, ProcessProbe):
         probe.keep({w.row.pid for w in workers if w.row.pid is not None})
     verdicts = _verdicts(conn, run)
+    lineages = {key: _lineage(conn, run, key, series_points) for key in SERIES_KEYS}
     checkpoint_rows = queries.checkpoints(conn, run)
     statuses = {sha: checkpoint_status(conn, sha) for sha in {r.sha256 for r in checkpoint_rows}}
     return ConsoleSnapshot(
         run=run, taken=taken, workers=workers,
         metrics=MappingProxyType(queries.latest_metrics(conn, run)),
-        series=MappingProxyType({key: _series(conn, run, key, series_points)
-                                 for key in SERIES_KEYS}),
+        series=MappingProxyType({key: lin.points for key, lin in lineages.items()}),
+        rollbacks=tuple(sorted({s for lin in lineages.values() for s in lin.rollbacks})),
         checkpoints=_checkpoints(checkpoint_rows, verdicts, statuses),
         validation=_latest_validation(conn, run, ws, reports or ReportCache()),
         best_sqn=max((sqn for _, sqn in verdicts.values() if sqn is not None), default=None),
@@ -292,15 +307,32 @@ def _supervised(row: WorkerRow, supervisor: Supervision) -> WorkerRow:
 
 
 def _worker_view(row: WorkerRow, probe: Probe | None) -> WorkerView:
+    row = _own_heartbeat(row)
     if probe is None or row.pid is None or row.state not in PROCESS_STATES:
         return WorkerView(row, None, None)
     return WorkerView(row, *probe(row.pid))
 
 
-def _series(conn: sqlite3.Connection, run: str, key: str,
-            points: int) -> tuple[tuple[int, float], ...]:
-    return tuple((p.step, p.value) for p in queries.metric_series(conn, run, key, limit=points)
-                 if p.value is not None)
+def _own_heartbeat(row: WorkerRow) -> WorkerRow:
+    """Without the heartbeat of a previous process: a worker started after its newest
+    heartbeat has not beaten yet (its predecessor's age is not its own)."""
+    if row.heartbeat_ts is None or row.started is None or row.heartbeat_ts >= row.started:
+        return row
+    return replace(row, heartbeat_ts=None, heartbeat_step=None, heartbeat_info=None)
+
+
+LINEAGE_READ = 3  # points read per point shown, so a rollback's older lineage is found
+
+
+def _lineage(conn: sqlite3.Connection, run: str, key: str,
+             points: int) -> Lineage:
+    """The newest points of a key in the order written, reduced to the current lineage
+    (a rollback's abandoned timeline left out), its last ``points`` kept."""
+    rows = conn.execute(
+        "SELECT step, value FROM metrics WHERE run = ? AND key = ? AND value IS NOT NULL"
+        " ORDER BY ts DESC, rowid DESC LIMIT ?", (run, key, points * LINEAGE_READ)).fetchall()
+    lineage = current_lineage([(int(step), float(value)) for step, value in reversed(rows)])
+    return replace(lineage, points=lineage.points[-points:])
 
 
 def _verdicts(conn: sqlite3.Connection, run: str) -> dict[str, tuple[bool, float | None]]:

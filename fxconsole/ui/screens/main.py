@@ -55,7 +55,7 @@ FOOTER = {
     "validation": {"rollback", "deploy"},
     "live": {"deploy", "kill_switch", "flatten"},
     "checkpoints": {"rollback", "deploy"},
-    "events": set(),
+    "events": {"acknowledge"},
 }
 ALWAYS = {"quit", "help"}
 WORKER_ACTIONS = {"restart_worker", "stop_worker", "start_worker"}
@@ -73,10 +73,12 @@ class MainScreen(Screen[None]):
         Binding("c", "checkpoint_now", "Checkpoint", tooltip="Trainer: save a checkpoint now"),
         Binding("p", "pause_resume", "Pause/resume", tooltip="Pause or resume training"),
         Binding("b", "rollback", "Roll back",
-                tooltip="Resume training from a checkpoint and/or deploy it"),
+                tooltip="Roll back: train and/or trade an older checkpoint"),
         Binding("d", "deploy", "Deploy", tooltip="Deploy a checkpoint to live"),
         Binding("K", "kill_switch", "Kill switch", tooltip="Live: kill switch on/off"),
         Binding("X", "flatten", "Flatten", tooltip="Live: close the open position"),
+        Binding("a", "acknowledge", "Ack alert",
+                tooltip="Acknowledge the newest active alert"),
         Binding("slash", "filter_logs", "Filter", key_display="/",
                 tooltip="Show only the log lines containing a text"),
         Binding("l", "toggle_log", "Log", tooltip="Move between the workers table and the log"),
@@ -273,7 +275,7 @@ class MainScreen(Screen[None]):
 
     def action_kill_switch(self) -> None:
         """Engage (or release) live's kill switch (asks first)."""
-        self.request(control.kill_switch(self.snapshot))
+        self.request(control.kill_switch(self.snapshot, self.fx_app.config))
 
     def action_flatten(self) -> None:
         """Close live's open position (asks first)."""
@@ -331,6 +333,16 @@ class MainScreen(Screen[None]):
 
         highlight = self.query_one(CheckpointsTable).highlighted
         self.app.push_screen(CheckpointPicker(title, checkpoints, highlight), picked)
+
+    def action_acknowledge(self) -> None:
+        """Acknowledge the newest active alert (recorded as an event, so it stays so)."""
+        alerts = self.snapshot.alerts if self.snapshot else []
+        if not alerts:
+            self.notify("No active alert.", timeout=3)
+            return
+        alert = alerts[0]
+        self.fx_app.acknowledge(alert)
+        self.notify(f"{alert.source}: {alert.message}", title="Acknowledged", timeout=3)
 
     def action_help(self) -> None:
         """List every key."""

@@ -4,6 +4,7 @@ and switches, then the last decisions, the order journal and the closed trades."
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.table import Table
@@ -13,9 +14,12 @@ from textual.containers import VerticalScroll
 from textual.reactive import var
 from textual.widgets import DataTable, Label, Static
 
+from fxconsole.config import Config
 from fxconsole.ui import format as fmt
 from fxconsole.ui.data import ConsoleSnapshot
+from fxconsole.ui.where import ROLL_MARK, parse_iso, roll_marks, stamp, trading_day, zone_label
 from fxconsole.ui.widgets.common import changed, plain, sync_rows, themed, update_static
+from fxconsole.ui.widgets.equity import LiveEquity
 
 AGE_SECONDS = 10  # redraw at least this often, for the ages shown
 KNOWN = ("position", "realised_pips", "unrealised_pips", "today_pips", "trades",
@@ -42,10 +46,33 @@ def _table(table_id: str, columns: tuple[str, ...]) -> DataTable[Any]:
     return table
 
 
-def _hhmm(iso: Any) -> str:
-    """``2026-11-24T13:05:00Z`` → ``11-24 13:05``."""
-    text = str(iso or "")
-    return f"{text[5:10]} {text[11:16]}" if len(text) >= 16 else text or fmt.DASH
+def entries_state(live: Mapping[str, float | None]) -> tuple[str, str | None]:
+    """What the "entries" cell says and its meaning: never "open" while the kill switch is
+    engaged (it blocks entries whatever the pause flag says)."""
+    if live.get("kill_switch"):
+        return "BLOCKED (kill switch)", "error"
+    if live.get("entries_paused"):
+        return "PAUSED", "warning"
+    return "open", None
+
+
+def decision_bars(decisions: list[Mapping[str, Any]], tz_name: str) -> list[str]:
+    """Each decision's bar time in the zone (``11-14 22:29``), the first bar of a trading
+    day (after the 17:00 New York roll) marked ◆; newest first like ``decisions``."""
+    times = [parse_iso(d.get("bar_ts")) for d in decisions]
+    return [fmt.DASH if at is None else stamp(at, tz_name) + (f" {ROLL_MARK}" if mark else "")
+            for at, mark in zip(times, roll_marks(times), strict=True)]
+
+
+def decisions_title(decisions: list[Mapping[str, Any]], tz_name: str, taken: float,
+                    replay: bool) -> str:
+    """``Last decisions · bar times UTC · ◆ new trading day (17:00 New York)``, saying
+    when the bars are a replay of stored ones, and of which year."""
+    at = next((t for t in (parse_iso(d.get("bar_ts")) for d in decisions) if t), None)
+    title = f"Last decisions · bar times {zone_label(tz_name, taken)}"
+    if replay and at is not None:
+        title += f" · REPLAY of {at.year} bars"
+    return title + f" · {ROLL_MARK} new trading day (17:00 New York)"
 
 
 class LivePanel(VerticalScroll):
@@ -56,7 +83,8 @@ class LivePanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         """The state grid, then decisions, orders and trades."""
         yield Static("No live data yet.", id="live-state")
-        yield Label("Last decisions", classes="section-title")
+        yield LiveEquity(id="live-equity")  # P/L by trading day, equity curve
+        yield Label("Last decisions", id="live-decisions-title", classes="section-title")
         yield _table("live-decisions", ("bar", "policy", "action", "price", "why"))
         yield Label("Orders (journal)", classes="section-title")
         yield _table("live-orders", ("sent", "purpose", "units", "state", "fill", "reason"))
@@ -71,13 +99,20 @@ class LivePanel(VerticalScroll):
                 snap.live_state, snap.orders, snap.taken // AGE_SECONDS)):
             return
         update_static(self.query_one("#live-state", Static), self._state(snap))
-        decisions = list(snap.live_state.get("decisions") or [])[:SHOWN_DECISIONS]
+        config: Config = getattr(self.app, "config", None) or Config()
+        tz_name = config.ui.timezone
+        decisions = [d for d in list(snap.live_state.get("decisions") or [])[:SHOWN_DECISIONS]
+                     if isinstance(d, Mapping)]
+        replay = config.live.broker == "paper" and config.live.paper_source == "replay"
+        self.query_one("#live-decisions-title", Label).update(
+            decisions_title(decisions, tz_name, snap.taken, replay))
+        bars = decision_bars(decisions, tz_name)
         sync_rows(self.query_one("#live-decisions", DataTable), [
             (f"{d.get('bar_ts')}-{i}", [
-                plain(_hhmm(d.get("bar_ts"))), plain(str(d.get("policy", ""))),
+                plain(bars[i]), plain(str(d.get("policy", ""))),
                 plain(str(d.get("action", ""))), plain(fmt.num(d.get("price"), ".3f")),
                 plain(str(d.get("reason", "")) + (f" → {d['state']}" if d.get("state") else ""))])
-            for i, d in enumerate(decisions) if isinstance(d, Mapping)])
+            for i, d in enumerate(decisions)])
         sync_rows(self.query_one("#live-orders", DataTable), [
             (str(o.id), [plain(fmt.age(snap.taken - o.created)), plain(o.purpose),
                          plain(f"{o.units:+,d}"),
@@ -101,6 +136,7 @@ class LivePanel(VerticalScroll):
         beat = None if worker is None or worker.row.heartbeat_ts is None \
             else snap.taken - worker.row.heartbeat_ts
         connected = live.get("connected")
+        entries, meaning = entries_state(live)
         cells: list[tuple[str, Text | str]] = [
             ("worker", themed(self.app, worker.row.state) if worker else fmt.DASH),
             ("broker", " ".join(str(broker[k]) for k in ("name", "instrument") if broker.get(k))
@@ -113,14 +149,14 @@ class LivePanel(VerticalScroll):
             ("position", _position(live.get("position"))),
             ("unrealised", fmt.pips(live.get("unrealised_pips"))),
             ("realised", fmt.pips(live.get("realised_pips"))),
-            ("today", fmt.pips(live.get("today_pips"))),
+            (f"today {trading_day(datetime.fromtimestamp(snap.taken, UTC)):%m-%d}",
+             fmt.pips(live.get("today_pips"))),
             ("trades", fmt.num(live.get("trades"), ",.0f")),
             ("fills/rejects", f"{fmt.num(live.get('fills'), ',.0f')} / "
                               f"{fmt.num(live.get('rejects'), ',.0f')}"),
             ("unresolved", themed(self.app, f"{live['unresolved']:,.0f}", "error", bold=True)
              if live.get("unresolved") else "0"),
-            ("entries", themed(self.app, "PAUSED", "warning", bold=True)
-             if live.get("entries_paused") else "open"),
+            ("entries", themed(self.app, entries, meaning, bold=True) if meaning else entries),
             ("kill switch", themed(self.app, "ENGAGED", "error", bold=True)
              if live.get("kill_switch") else "off"),
             ("risk", themed(self.app, f"TRIPPED {risk.get('tripped')}", "error", bold=True)

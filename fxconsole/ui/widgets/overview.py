@@ -83,8 +83,8 @@ class Overview(VerticalScroll):
         return text
 
     def _alerts(self, snap: ConsoleSnapshot) -> list[Text]:
-        alerts = [e for e in snap.events if e.level != "info"][:ALERTS]
+        alerts = snap.alerts[:ALERTS]  # neither acknowledged (key a) nor resolved
         if not alerts:
-            return [Text("none")]
+            return [Text("none active")]
         return [Text.assemble(f"{fmt.age(snap.taken - e.ts):>4} ", themed(self.app, e.level),
                               f" {e.message}") for e in alerts]

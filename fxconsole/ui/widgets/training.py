@@ -25,6 +25,13 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def rollback_note(snap: ConsoleSnapshot) -> str:
+    """`` · ⟲ rolled back to 750,000`` when the series had a rollback (else empty)."""
+    if not snap.rollbacks:
+        return ""
+    return f" · {ROLLBACK_MARK} rolled back to " + ", ".join(f"{s:,}" for s in snap.rollbacks)
+
+
 def stats_table(snap: ConsoleSnapshot) -> Table:
     """The figures as a three-column grid of ``label value`` pairs."""
     v = snap.value
@@ -83,19 +90,25 @@ def muzero_cells(snap: ConsoleSnapshot, state: str) -> list[tuple[str, str]]:
     ]
 
 
+ROLLBACK_MARK = "⟲"
+
+
 def milestone_table(snap: ConsoleSnapshot, rows: int = TABLE_ROWS) -> Table:
-    """Win rate and expectancy at evenly spaced points of the series (newest last)."""
+    """Win rate and expectancy at evenly spaced points of the current lineage (newest
+    last), each rollback point among them marked ⟲."""
     exp = dict(snap.series.get("rollout/expectancy", ()))
     win = dict(snap.series.get("rollout/win_rate", ()))
     steps = sorted(set(exp) | set(win))
     picked = sorted({steps[round(i * (len(steps) - 1) / max(rows - 1, 1))]
-                     for i in range(rows)}) if steps else []
+                     for i in range(rows)} | {s for s in snap.rollbacks if s in exp or s in win}
+                    ) if steps else []
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("timesteps", justify="right")
     table.add_column("win rate", justify="right")
     table.add_column("exp", justify="right")
     for step in picked:
-        table.add_row(f"{step:,}", fmt.pct(win.get(step)), fmt.pips(exp.get(step)))
+        mark = f"{ROLLBACK_MARK} " if step in snap.rollbacks else ""
+        table.add_row(f"{mark}{step:,}", fmt.pct(win.get(step)), fmt.pips(exp.get(step)))
     return table
 
 
@@ -120,7 +133,8 @@ class TrainingPanel(Vertical):
         """Redraw from the snapshot."""
         trainer = None if snap is None else snap.worker(snap.worker_for_role("trainer"))
         if snap is None or not changed(self, (
-                snap.metrics, snap.series, snap.best_sqn, trainer and trainer.row.state,
+                snap.metrics, snap.series, snap.rollbacks, snap.best_sqn,
+                trainer and trainer.row.state,
                 training_paused(snap))):
             return
         update_static(self.query_one("#training-stats", Static), stats_table(snap))
@@ -135,6 +149,6 @@ class TrainingPanel(Vertical):
             if series:
                 text = (f"{title} over timesteps {series[0][0]:,}–{series[-1][0]:,} · "
                         f"min {show(min(values))} max {show(max(values))} "
-                        f"last {show(values[-1])}")
+                        f"last {show(values[-1])}{rollback_note(snap)}")
             self.query_one(f"#{name}-label", Label).update(text, layout=False)
         update_static(self.query_one("#training-table", Static), milestone_table(snap))
