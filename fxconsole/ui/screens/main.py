@@ -33,7 +33,9 @@ from fxconsole.ui.widgets.events import EventsPanel
 from fxconsole.ui.widgets.live import LivePanel
 from fxconsole.ui.widgets.log_view import LogView
 from fxconsole.ui.widgets.overview import Overview
+from fxconsole.ui.widgets.sortable import HELP_KEYS as TABLE_KEYS
 from fxconsole.ui.widgets.status_bar import StatusBar
+from fxconsole.ui.widgets.trades import TradesPanel
 from fxconsole.ui.widgets.training import TrainingPanel
 from fxconsole.ui.widgets.validation import ValidationPanel
 from fxconsole.ui.widgets.workers_table import WorkersTable
@@ -42,10 +44,12 @@ if TYPE_CHECKING:
     from fxconsole.ui.app import FxConsoleApp
 
 PANELS = (("workers", "Workers"), ("training", "Training"), ("validation", "Validation"),
-          ("live", "Live"), ("checkpoints", "Checkpoints"), ("events", "Events"))
+          ("live", "Live"), ("checkpoints", "Checkpoints"), ("events", "Events"),
+          ("trades", "Trades"))
 # The widgets of each panel that draw from snapshots.
 PANEL_WIDGETS = {"workers": ("#overview",), "training": ("#training-panel",),
-                 "validation": ("#validation-panel",), "live": ("#live-panel",),
+                 "validation": ("#validation-panel",),
+                 "live": ("#live-panel", "#live-equity"), "trades": ("#trades-panel",),
                  "checkpoints": ("#checkpoints-table",), "events": ("#events-panel",)}
 # The footer shows, besides quit and help, the keys of the panel in view (all keys work
 # everywhere; the help screen lists them all).
@@ -120,6 +124,8 @@ class MainScreen(Screen[None]):
                 yield CheckpointsTable(id="checkpoints-table")
             with TabPane(f"6 {PANELS[5][1]}", id="events"):
                 yield EventsPanel(id="events-panel")
+            with TabPane(f"7 {PANELS[6][1]}", id="trades"):
+                yield TradesPanel(id="trades-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -154,7 +160,8 @@ class MainScreen(Screen[None]):
             if binding.show and active.node is self and binding.action not in shown:
                 active = active._replace(binding=dataclasses.replace(binding, show=False))
             out[key] = active
-        return out
+        # the screen's keys first: a table's sort key is the one a narrow footer drops
+        return dict(sorted(out.items(), key=lambda item: item[1].node is not self))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Worker keys need a selected worker."""
@@ -175,6 +182,8 @@ class MainScreen(Screen[None]):
                             binding.tooltip or binding.description))
         out.append((f"{panels[0].key}–{panels[-1].key}",
                     "panels: " + ", ".join(b.description.removesuffix(" panel") for b in panels)))
+        out += [*TABLE_KEYS, ("f", "trades: show one source (training, collectors, live, "
+                                   "backtests) or all")]
         return out
 
     # -- panels and focus ------------------------------------------------------------

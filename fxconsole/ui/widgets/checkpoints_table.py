@@ -1,15 +1,21 @@
-"""The checkpoints table: one row per model of the run, with its tags and SQNs."""
+"""The checkpoints table: one row per model of the run, with its tags and SQNs.
+
+Sortable by any column (``o``/``O``, or a click on a header), searchable (``/``); enter
+opens the checkpoint's detail view (manifest, pinned window, examinations, files)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from textual.reactive import var
-from textual.widgets import DataTable
+from textual.screen import Screen
 
 from fxconsole.ui import format as fmt
 from fxconsole.ui.data import CheckpointView, ConsoleSnapshot
-from fxconsole.ui.widgets.common import plain, sync_rows, themed
+from fxconsole.ui.screens.detail import checkpoint_screen
+from fxconsole.ui.tables import Row
+from fxconsole.ui.widgets.common import plain, themed
+from fxconsole.ui.widgets.sortable import SearchableTable
 
 COLUMNS = (("steps", "steps"), ("tags", "tags"), ("val", "validation"), ("train", "train SQN"),
            ("age", "age"), ("model", "model"))
@@ -23,28 +29,32 @@ def short_tags(view: CheckpointView) -> str:
     return ", ".join(dict.fromkeys(tags))
 
 
-class CheckpointsTable(DataTable[Any]):
+class CheckpointsTable(SearchableTable):
     """The run's checkpoints, newest first."""
 
+    COLUMNS = COLUMNS
     snapshot: var[ConsoleSnapshot | None] = var(None)
-
-    def __init__(self, *, id: str | None = None) -> None:
-        """A row-cursor table with the checkpoint columns."""
-        super().__init__(id=id, cursor_type="row")
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
 
     @property
     def highlighted(self) -> str | None:
         """The sha256 of the checkpoint under the cursor, if any."""
-        if not self.row_count:
-            return None
-        return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+        return self.cursor_key
 
     def watch_snapshot(self, snap: ConsoleSnapshot | None) -> None:
         """Show the snapshot's checkpoints."""
         if snap is not None:
-            sync_rows(self, [(c.sha256, self._cells(c, snap.taken)) for c in snap.checkpoints])
+            self.show_rows([
+                Row(c.sha256, tuple(self._cells(c, snap.taken)),
+                    (c.timesteps, short_tags(c), c.val_sqn, c.train_sqn, snap.taken - c.created,
+                     c.sha256),
+                    text=f"{c.timesteps} {' '.join(c.tags)} {c.status} {c.sha256}")
+                for c in snap.checkpoints])
+
+    def detail(self, key: str) -> Screen[Any] | None:
+        """The checkpoint's detail view."""
+        snap = self.snapshot
+        view = next((c for c in snap.checkpoints if c.sha256 == key), None) if snap else None
+        return None if view is None else checkpoint_screen(self.app, view)
 
     def _cells(self, c: CheckpointView, now: float) -> list[Any]:
         sqn = fmt.num(c.val_sqn, "+.2f")

@@ -1,4 +1,7 @@
-"""The workers table: state, pid, uptime, restarts, exit code, heartbeat age, CPU, memory."""
+"""The workers table: state, pid, uptime, restarts, exit code, heartbeat age, CPU, memory.
+
+Sortable by any column (``o``/``O``, or a click on a header); enter opens the worker's
+detail view. ``/`` stays the log's filter on this panel."""
 
 from __future__ import annotations
 
@@ -6,12 +9,16 @@ import math
 from typing import Any
 
 from textual.reactive import var
+from textual.screen import Screen
 from textual.widgets import DataTable
 
 from fxconsole.ui import format as fmt
 from fxconsole.ui.data import ConsoleSnapshot, WorkerView
 from fxconsole.ui.messages import WorkerSelected
-from fxconsole.ui.widgets.common import plain, sync_rows, themed
+from fxconsole.ui.screens.detail import worker_screen
+from fxconsole.ui.tables import Row
+from fxconsole.ui.widgets.common import plain, themed
+from fxconsole.ui.widgets.sortable import SortableTable
 
 COLUMNS = (("worker", "worker"), ("state", "state"), ("pid", "pid"), ("up", "up"),
            ("restarts", "rst"), ("exit", "exit"), ("beat", "beat"), ("cpu", "cpu%"),
@@ -21,23 +28,20 @@ MIN_MESSAGE = 12
 FRESH_BEAT = 3.0  # seconds: a younger heartbeat shows as "<3s"
 
 
-class WorkersTable(DataTable[Any]):
+class WorkersTable(SortableTable):
     """One row per worker; moving the cursor posts :class:`WorkerSelected`."""
 
+    COLUMNS = COLUMNS
     snapshot: var[ConsoleSnapshot | None] = var(None)
-
-    def __init__(self, *, id: str | None = None) -> None:
-        """A row-cursor table with the worker columns."""
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
 
     @property
     def selected(self) -> str | None:
         """The name of the worker under the cursor, if any."""
-        if not self.row_count:
-            return None
-        return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+        return self.cursor_key
+
+    def detail(self, key: str) -> Screen[Any] | None:
+        """The worker's detail view."""
+        return worker_screen(self.app, key)
 
     def on_resize(self) -> None:
         """Fit the messages to the new width."""
@@ -49,7 +53,8 @@ class WorkersTable(DataTable[Any]):
             before = self.selected
             # ages in whole seconds of one clock: the table repaints once a second at most
             now = math.floor(snap.taken)
-            sync_rows(self, [(w.name, self._cells(w, now)) for w in snap.workers])
+            self.show_rows([Row(w.name, tuple(self._cells(w, now)), self._values(w, now))
+                            for w in snap.workers])
             if self.selected != before and self.selected is not None:
                 self.post_message(WorkerSelected(self.selected))
 
@@ -63,6 +68,16 @@ class WorkersTable(DataTable[Any]):
             self._beat(w, now), plain(fmt.num(w.cpu_percent, ".0f")),
             plain(fmt.mem(w.rss_bytes)), plain(self._fit(r.message)),
         ]
+
+    @staticmethod
+    def _values(w: WorkerView, now: float) -> tuple[Any, ...]:
+        """What each column sorts by."""
+        r = w.row
+        running = r.state in ("STARTING", "RUNNING", "STOPPING")
+        return (r.name, r.state, r.pid, now - r.started if running and r.started else None,
+                r.restarts, r.exit_code,
+                None if r.heartbeat_ts is None else now - r.heartbeat_ts,
+                w.cpu_percent, w.rss_bytes, r.message)
 
     def _fit(self, message: str) -> str:
         """The message cut to the table's spare width (the events panel has it whole)."""
