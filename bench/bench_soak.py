@@ -123,8 +123,8 @@ def soak(ws: Path, minutes: float, every: float, years: float) -> None:
                 proc.wait()
         out.close()
     print(f"supervisor exited with {proc.returncode} after "
-          f"{(time.monotonic() - started) / 60:.1f} min; its output: "
-          f"{ws / 'supervisor.stdout'}")
+          f"{(time.monotonic() - started) / 60:.1f} min (its output: supervisor.stdout of "
+          "the workspace; --keep DIR keeps it)")
 
 
 def main() -> None:
