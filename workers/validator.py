@@ -5,9 +5,11 @@ and ``validated`` from the recorded verdicts."""
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
+from fxconsole import numfmt
 from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError, Manifest, read_manifest
 from fxconsole.ops.promotion import ValidationOutcome, validate_and_promote
@@ -15,6 +17,7 @@ from fxconsole.ops.runtime import WorkerRuntime
 from fxconsole.ops.validations import validated_shas
 
 logger = logging.getLogger(__name__)
+PIN_TAG = "validating"
 
 
 def main(rt: WorkerRuntime) -> None:
@@ -55,18 +58,44 @@ def validate_one(rt: WorkerRuntime, run_dir: Path, manifest: Manifest) -> None:
     Any failure is logged and recorded as an event; the worker goes on.
     """
     try:
-        pinned = RunCheckpoints(manifest_dir(rt, manifest, run_dir)).point("validating", manifest)
+        pinned = RunCheckpoints(manifest_dir(rt, manifest, run_dir)).point(PIN_TAG, manifest)
     except CheckpointError as exc:  # pruned and gc'd since it was listed: nothing to validate
         logger.info("not validating %s: %s", manifest.model_file, exc)
         return
+    folder = manifest_dir(rt, manifest, run_dir)
     try:
-        spec = str(manifest_dir(rt, manifest, run_dir) / f"{pinned.tag}.json")
+        spec = str(folder / f"{pinned.tag}.json")
         record(rt, validate_and_promote(spec, rt.config, rt.workspace, rt.conn))
     except Exception as exc:  # one bad checkpoint must not stop the validator
         logger.exception("validation of %s failed", manifest.model_file)
         rt.writer.event("error", "validation",
                         f"validation of {manifest.run} @ {manifest.timesteps:,} failed: {exc}",
                         {})
+    finally:
+        release_pin(folder, PIN_TAG, pinned.sha256)
+
+
+def release_pin(folder: Path, tag: str, sha256: str) -> bool:
+    """Delete the pointer ``tag`` of a run folder if it still points at ``sha256``.
+
+    The ``validating`` pin exists only while a validation loads its model; left behind, it
+    would keep the model from gc and show a stale tag in the checkpoint list.
+
+    Args:
+        folder: The run folder.
+        tag: The pointer tag.
+        sha256: The model it was set to.
+
+    Returns:
+        True if the pointer was deleted.
+    """
+    store = RunCheckpoints(folder)
+    with store.locked():
+        current = store.manifest(tag)
+        if current is None or current.sha256 != sha256:
+            return False
+        (folder / f"{tag}.json").unlink()
+    return True
 
 
 def manifest_dir(rt: WorkerRuntime, manifest: Manifest, default: Path) -> Path:
@@ -94,17 +123,23 @@ def record(rt: WorkerRuntime, out: ValidationOutcome) -> None:
     """Metrics and an event of a validation (its rows are recorded by the promotion)."""
     r = out.report
     p, ck = r["policy"], r["checkpoint"]
-    rt.writer.write(ck["timesteps"], {"val/sqn": p["sqn"] or 0.0,
-                                      "val/expectancy": p["expectancy"],
-                                      "val/win_rate": p["win_rate"],
-                                      "val/trades": float(p["trades"]),
-                                      "val/dsr": r["deflated"]["dsr"],
-                                      "val/validated": float(r["verdict"]["validated"])})
+    nan = math.nan  # an undefined figure (null in the report) is written as NULL
+    rt.writer.write(ck["timesteps"], {
+        "val/sqn": nan if p["sqn"] is None else p["sqn"],
+        "val/expectancy": nan if p["expectancy"] is None else p["expectancy"],
+        "val/win_rate": nan if p["win_rate"] is None else p["win_rate"],
+        "val/trades": float(p["trades"]),
+        "val/dsr": nan if r["deflated"]["dsr"] is None else r["deflated"]["dsr"],
+        "val/validated": float(r["verdict"]["validated"])})
     v = r["verdict"]
     verdict = ("VALIDATED" if v["validated"] else "passed validation, failed the test exam"
                if v["validation_passed"] else "not validated")
     best = " (new best)" if out.best else ""
     rt.writer.event("info", "validation",
-                    f"{ck['run']} @ {ck['timesteps']:,}: {verdict}, SQN {p['sqn']:+.2f}, "
-                    f"expectancy {p['expectancy']:+.2f} pips, DSR {r['deflated']['dsr']:.2f}{best}",
-                    {"report": r["files"], "validated": bool(v["validated"])})
+                    f"{ck['run']} @ {numfmt.count(ck['timesteps'])} ({ck['tag']}, "
+                    f"{ck['model_file']}): {verdict}, SQN {numfmt.signed(p['sqn'])}, "
+                    f"expectancy {numfmt.signed(p['expectancy'])} pips, DSR "
+                    f"{numfmt.num(r['deflated']['dsr'], 2)}{best}",
+                    {"report": r["files"], "validated": bool(v["validated"]),
+                     "tag": ck["tag"], "model_file": ck["model_file"],
+                     "sha256": ck["sha256"], "timesteps": ck["timesteps"]})

@@ -15,6 +15,7 @@ from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from fxconsole import numfmt
 from fxconsole.agents.sinks import FanoutSink, JsonlSink
 from fxconsole.cli.common import CliError, Context, UsageError
 from fxconsole.cli.output import make_console
@@ -88,9 +89,9 @@ class ProgressSink:
 
 def progress_line(values: dict[str, float]) -> str:
     """The progress line of a metrics snapshot: MuZero's (episodes/h, loss terms) or PPO's."""
-    trades = (f"trades {values.get('rollout/trades', 0):,.0f} · win "
-              f"{values.get('rollout/win_rate', 0):.1%} · exp "
-              f"{values.get('rollout/expectancy', 0):+.2f} pips")
+    trades = (f"trades {numfmt.count(values.get('rollout/trades', 0))} · win "
+              f"{numfmt.pct(values.get('rollout/win_rate'))} · exp "
+              f"{numfmt.signed(values.get('rollout/expectancy'))} pips")
     if "train/episodes_per_hour" in values:
         losses = " ".join(f"{name[0] if name != 'afterstate_value' else 'q'} "
                           f"{values[f'train/{name}_loss']:.2f}"
@@ -244,8 +245,9 @@ def _summary(result: TrainResult) -> None:
         ("timesteps", f"{result.start_timesteps:,} → {result.timesteps:,}"),
         ("time", f"{result.seconds:.1f} s ({fps:,.0f} steps/s)"),
         ("trades (run total)", f"{m.get('rollout/trades', 0):,.0f}"),
-        (f"last {r.trades} trades", f"win {r.win_rate:.1%} · exp {r.expectancy:+.2f} pips · "
-         f"avg win {r.avg_win:+.2f} / loss {r.avg_loss:+.2f} · SQN {r.sqn:.2f}"),
+        (f"last {r.trades} trades", f"win {numfmt.pct(r.win_rate)} · exp "
+         f"{numfmt.signed(r.expectancy)} pips · avg win {numfmt.signed(r.avg_win)} / loss "
+         f"{numfmt.signed(r.avg_loss)} · SQN {numfmt.signed(r.sqn)}"),
         ("gate threshold", f"{result.gate_sigma_pips:.3f} pips σ20"
          + (f" · gate rate {m['rollout/gate_rate']:.1%}" if "rollout/gate_rate" in m else "")),
     ]

@@ -4,30 +4,34 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich import box
 from rich.table import Table
 
+from fxconsole import numfmt
 from fxconsole.cli.common import CliError, Context, UsageError
 from fxconsole.cli.output import make_console
 
 console = make_console(highlight=True)
 SPLIT_CHOICES = ("validation", "test")
-STRESS_ROWS = (("expectancy (pips)", "expectancy", "{:+.2f}"), ("SQN", "sqn", "{:+.2f}"),
-               ("trades", "trades", "{:,.0f}"))
-METRIC_ROWS = (
-    ("trades", "trades", "{:,.0f}"),
-    ("trades per day", "trades_per_day", "{:.2f}"),
-    ("win rate", "win_rate", "{:.1%}"),
-    ("expectancy (pips)", "expectancy", "{:+.2f}"),
-    ("profit factor", "profit_factor", "{:.2f}"),
-    ("average win", "avg_win", "{:+.2f}"),
-    ("average loss", "avg_loss", "{:+.2f}"),
-    ("SQN", "sqn", "{:+.2f}"),
-    ("max drawdown (pips)", "max_drawdown_pips", "{:,.1f}"),
-    ("total pips", "total_pips", "{:+,.1f}"),
+Fmt = Callable[[Any], str]
+STRESS_ROWS: tuple[tuple[str, str, Fmt], ...] = (
+    ("expectancy (pips)", "expectancy", numfmt.signed), ("SQN", "sqn", numfmt.signed),
+    ("trades", "trades", numfmt.count))
+METRIC_ROWS: tuple[tuple[str, str, Fmt], ...] = (  # undefined (null) figures read "—"
+    ("trades", "trades", numfmt.count),
+    ("trades per day", "trades_per_day", lambda v: numfmt.num(v, 2)),
+    ("win rate", "win_rate", numfmt.pct),
+    ("expectancy (pips)", "expectancy", numfmt.signed),
+    ("profit factor", "profit_factor", lambda v: numfmt.num(v, 2)),
+    ("average win", "avg_win", numfmt.signed),
+    ("average loss", "avg_loss", numfmt.signed),
+    ("SQN", "sqn", numfmt.signed),
+    ("max drawdown (pips)", "max_drawdown_pips", lambda v: numfmt.num(v, 1)),
+    ("total pips", "total_pips", lambda v: numfmt.signed(v, 1)),
 )
 
 
@@ -130,9 +134,10 @@ def print_report(r: dict[str, Any], best: bool) -> None:
     if exam:
         when = "now" if exam.get("examined_now") else "before (not looked at again)"
         p = exam["policy"]
-        console.print(f"test exam, taken {when}: {p['trades']:,} trades, expectancy "
-                      f"{p['expectancy']:+.2f} pips, SQN {p['sqn']:+.2f}, DSR "
-                      f"{exam['deflated']['dsr']:.3f} (K={exam['deflated']['k']}) on "
+        console.print(f"test exam, taken {when}: {numfmt.count(p['trades'])} trades, "
+                      f"expectancy {numfmt.signed(p['expectancy'])} pips, SQN "
+                      f"{numfmt.signed(p['sqn'])}, DSR {numfmt.num(exam['deflated']['dsr'], 3)}"
+                      f" (K={exam['deflated']['k']}) on "
                       f"{exam['played']['first_bar']} → {exam['played']['last_bar']}")
     v = r["verdict"]
     console.print(("[bold green]VALIDATED[/]" if v["validated"] else "[bold red]NOT VALIDATED[/]")
@@ -176,17 +181,20 @@ def _deflated_and_sizing(r: dict[str, Any]) -> Table:
     table = Table(title="selection and sizing", box=box.SIMPLE_HEAD, show_header=False)
     table.add_column("")
     table.add_column("", justify="right")
-    table.add_row("Sharpe per trade (SR)", f"{d['sr']:+.4f}")
-    table.add_row(f"expected max SR of K={d['k']} (SR0)", f"{d['sr0']:+.4f}")
-    table.add_row("deflated SQN (DSR)", f"{d['dsr']:.3f}")
+    table.add_row("Sharpe per trade (SR)", numfmt.signed(d["sr"], 4))
+    table.add_row(f"expected max SR of K={d['k']} (SR0)", numfmt.signed(d["sr0"], 4))
+    table.add_row("deflated SQN (DSR)", numfmt.num(d["dsr"], 3))
     if s:
-        table.add_row("safe-f (fraction of equity)", f"{s['safe_f']:.3f}")
-        table.add_row("CAR25 (compound annual return)", f"{s['car25']:+.1%}")
+        table.add_row("safe-f (fraction of equity)", numfmt.num(s["safe_f"], 3))
+        car = s["car25"]
+        table.add_row("CAR25 (compound annual return)",
+                      numfmt.UNDEFINED if car is None else ("+" if car > 0 else "")
+                      + numfmt.pct(car))
     return table
 
 
-def _cell(fmt: str, value: Any) -> str:
-    return "∞" if value is None else fmt.format(value)
+def _cell(fmt: Fmt, value: Any) -> str:
+    return fmt(value)
 
 
 def _table(title: str, columns: dict[str, dict[str, Any]]) -> Table:
@@ -206,9 +214,10 @@ def _monte_carlo(mc: dict[str, Any]) -> Table:
     for col in ("", "p5", "p25", "p50", "p75", "p95"):
         table.add_column(col, justify="right" if col else "left")
     finals = mc["final_pips"]
-    table.add_row("final pips", *(f"{finals[k]:+,.0f}" for k in ("p5", "p25", "p50", "p75",
-                                                                   "p95")))
+    table.add_row("final pips", *(numfmt.signed(finals[k], 0)
+                                  for k in ("p5", "p25", "p50", "p75", "p95")))
     dd = mc["max_drawdown"]
-    table.add_row("max drawdown", "", "", f"{dd['p50']:,.0f}", "", f"{dd['p95']:,.0f}")
-    table.add_row("P(final < 0)", "", "", f"{mc['prob_below_zero']:.1%}", "", "")
+    table.add_row("max drawdown", "", "", numfmt.num(dd["p50"], 0), "",
+                  numfmt.num(dd["p95"], 0))
+    table.add_row("P(final < 0)", "", "", numfmt.pct(mc["prob_below_zero"]), "", "")
     return table

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from fxconsole import numfmt
 from fxconsole.agents.manifest import Manifest
 from fxconsole.config import Config, ValidationConfig
 from fxconsole.evaluation.backtest import (
@@ -65,11 +66,12 @@ class Check:
 
     @property
     def text(self) -> str:
-        """E.g. ``"sqn +1.234 > random baseline −0.500: pass"``."""
+        """E.g. ``"sqn +1.234 > random baseline -0.500: pass"`` (one number format,
+        thousands separators, "—" for an undefined value)."""
         sign = self.op if self.passed else {">": "≤", "≥": "<"}[self.op]
         name, _, against = self.name.partition(f" {self.op} ")
-        return (f"{name} {self.value:+.3f} {sign} {against} {self.threshold:+.3f}: "
-                f"{'pass' if self.passed else 'FAIL'}")
+        return (f"{name} {numfmt.signed(self.value, 3)} {sign} {against} "
+                f"{numfmt.signed(self.threshold, 3)}: {'pass' if self.passed else 'FAIL'}")
 
 
 def check(name: str, value: float, op: str, threshold: float) -> Check:
@@ -189,6 +191,12 @@ def position_sizing(result: PolicyResult, data: MarketData, cfg: Config,
                         runs=v.sizing_runs, seed=seed)
 
 
+def baseline_bar(value: float) -> float:
+    """What a checkpoint must beat for a baseline's figure: the figure, or 0 when it is
+    undefined (the flat baseline trades never: it earns 0, its SQN does not exist)."""
+    return value if math.isfinite(value) else 0.0
+
+
 def validation_verdict(ev: Evaluation, deflated: DeflatedResult,
                        rule: ValidationConfig) -> Verdict:
     """SPEC §6.4's validation stage: beat random and flat (SQN and expectancy), Monte
@@ -200,7 +208,7 @@ def validation_verdict(ev: Evaluation, deflated: DeflatedResult,
             theirs = ev.baselines[name].metrics
             for key in ("sqn", "expectancy"):
                 checks.append(check(f"{key} > {name} baseline", getattr(mine, key), ">",
-                                    getattr(theirs, key)))
+                                    baseline_bar(getattr(theirs, key))))
     checks.append(check("Monte Carlo p5 final pips > threshold",
                         ev.monte_carlo.final_pips["p5"], ">", rule.p5_final_pips))
     checks.append(check(f"deflated SQN (K={deflated.k}) ≥ threshold", deflated.dsr, "≥",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fxconsole.agents.checkpoints import POINTER_TAGS, RunCheckpoints
+from fxconsole.agents.checkpoints import MANUAL_PREFIX, POINTER_TAGS, RunCheckpoints
 from fxconsole.agents.manifest import CheckpointError, Manifest
 from fxconsole.config import Config
 from fxconsole.evaluation.deflated import DeflatedResult, deflated_sqn, k_and_variance
@@ -108,10 +108,13 @@ def validate_and_promote(
         validated = bool(exam and exam["verdict"]["validated"])
         best = _point_best(conn, store, m, rule.min_trades)
         _point_validated(conn, store)
-        report = report_dict(validation, m, ckpt.path, period, ckpt.config, exam=exam,
+        named, named_path = immutable_identity(store, m, ckpt.path)
+        report = report_dict(validation, named, named_path, period, ckpt.config, exam=exam,
                              validated=validated,
                              pinned=ckpt.pin.to_dict() if ckpt.pin else None,
                              notes=ckpt.notes)
+        if named_path != ckpt.path:  # loaded through a pointer (e.g. the validator's pin)
+            report["checkpoint"]["loaded_from"] = str(ckpt.path)
         report["best"] = best
         report["seconds"] = {"load": round(loaded - started, 3),
                              "evaluate": round(evaluated - loaded, 3), **ev.seconds,
@@ -119,6 +122,32 @@ def validate_and_promote(
         files = write_report(report, ev, folder, chart)
     report["files"] = {kind: str(path) for kind, path in files.items()}
     return ValidationOutcome(ckpt, ev, report, files, best, validated)
+
+
+def immutable_identity(store: RunCheckpoints, m: Manifest, path: Path) -> tuple[Manifest, Path]:
+    """The manifest a report should name for the model ``m`` loaded from ``path``.
+
+    A pointer tag (``validating``, ``best``, …) is moved or deleted later, so a report
+    naming it would point elsewhere tomorrow. For a pointer, this is a manifest of the
+    same model under its own name: a ``periodic-…`` or ``manual-…`` one (never rewritten)
+    if there is one, else ``candidate``/``latest``; the pointer itself only when no other
+    manifest has that model. The model file and sha256 name it exactly either way.
+
+    Args:
+        store: The run's checkpoints.
+        m: The loaded manifest.
+        path: Its file.
+
+    Returns:
+        ``(manifest, its file)``.
+    """
+    if m.tag not in POINTER_TAGS:
+        return m, path
+    same = [x for x in store.list() if x.sha256 == m.sha256 and x.tag not in POINTER_TAGS]
+    if not same:
+        return m, path
+    named = min(same, key=lambda x: (not x.tag.startswith(("periodic-", MANUAL_PREFIX)), x.tag))
+    return named, store.run_dir / f"{named.tag}.json"
 
 
 def _judge(conn: sqlite3.Connection, m: Manifest, ev: Evaluation, split: str,

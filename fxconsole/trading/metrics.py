@@ -16,9 +16,21 @@ import numpy as np
 SQN_CAP = 100
 
 
+UNDEFINED = math.nan
+"""A metric that does not exist for the trades (``NaN``; ``None`` in :meth:`as_dict`)."""
+
+
 @dataclass(frozen=True)
 class TradeMetrics:
-    """Summary of a trade list (pips net of spread)."""
+    """Summary of a trade list (pips net of spread).
+
+    A figure with no meaning for the trades is :data:`UNDEFINED` (NaN), never a made-up
+    0: expectancy, win rate and profit factor without trades, SQN with fewer than two
+    trades or no spread, average win (loss) without a win (loss), profit factor with
+    neither gains nor losses (all wins: ∞). NaN compares false, so a check against it
+    fails; :meth:`as_dict` gives ``None`` (JSON ``null``), and :mod:`fxconsole.numfmt`
+    shows "—".
+    """
 
     trades: int
     expectancy: float
@@ -30,9 +42,10 @@ class TradeMetrics:
     max_drawdown_pips: float
     total_pips: float
 
-    def as_dict(self) -> dict[str, float | int]:
-        """Plain dict (for JSON and metric sinks)."""
-        return {k: (v if k == "trades" else float(v)) for k, v in asdict(self).items()}
+    def as_dict(self) -> dict[str, float | int | None]:
+        """Plain dict (for JSON): undefined figures are ``None``."""
+        return {k: (v if k == "trades" else (float(v) if math.isfinite(v) else None))
+                for k, v in asdict(self).items()}
 
 
 def sqn(pips: Sequence[float] | np.ndarray) -> float:
@@ -53,22 +66,25 @@ def max_drawdown(pips: Sequence[float] | np.ndarray) -> float:
 
 
 def trade_metrics(pips: Sequence[float] | np.ndarray) -> TradeMetrics:
-    """Every SPEC §6 metric of one trade list (zeros for an empty list)."""
+    """Every SPEC §6 metric of one trade list; undefined ones are :data:`UNDEFINED`."""
     p = np.asarray(pips, dtype=np.float64)
     n = int(p.size)
     if n == 0:
-        return TradeMetrics(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return TradeMetrics(0, UNDEFINED, UNDEFINED, UNDEFINED, UNDEFINED, UNDEFINED,
+                            UNDEFINED, 0.0, 0.0)
     wins, losses = p[p > 0], p[p <= 0]
     gross_loss = float(-losses.sum())
-    profit_factor = float(wins.sum()) / gross_loss if gross_loss > 0 else math.inf
+    profit_factor = (float(wins.sum()) / gross_loss if gross_loss > 0
+                     else math.inf if wins.size else UNDEFINED)  # all wins: ∞; 0/0: undefined
+    spread = n >= 2 and p.min() != p.max()
     return TradeMetrics(
         trades=n,
         expectancy=float(p.mean()),
         win_rate=wins.size / n,
         profit_factor=profit_factor,
-        avg_win=float(wins.mean()) if wins.size else 0.0,
-        avg_loss=float(losses.mean()) if losses.size else 0.0,
-        sqn=sqn(p),
+        avg_win=float(wins.mean()) if wins.size else UNDEFINED,
+        avg_loss=float(losses.mean()) if losses.size else UNDEFINED,
+        sqn=sqn(p) if spread else UNDEFINED,
         max_drawdown_pips=max_drawdown(p),
         total_pips=float(p.sum()),
     )
@@ -92,3 +108,11 @@ class RollingTrades:
     def metrics(self) -> TradeMetrics:
         """Metrics of the rolling window."""
         return trade_metrics(list(self.window))
+
+
+def rolling_record(m: TradeMetrics) -> dict[str, float | None]:
+    """A checkpoint manifest's ``metrics``: the rolling training figures it was saved with
+    (undefined ones ``None``, so the manifest stays strict JSON)."""
+    d = m.as_dict()
+    return {"rolling_sqn": d["sqn"], "rolling_trades": float(m.trades),
+            "rolling_expectancy": d["expectancy"], "rolling_win_rate": d["win_rate"]}

@@ -40,19 +40,25 @@ GOLDEN = 0x9E3779B97F4A7C15
 def test_win_rate_averages_and_totals(pips: list[float]) -> None:
     m = trade_metrics(pips)
     assert m.trades == len(pips)
-    assert 0.0 <= m.win_rate <= 1.0
-    if not pips:
+    if not pips:  # issue 17 #10: undefined, not 0
+        assert all(math.isnan(v) for v in (m.expectancy, m.win_rate, m.profit_factor,
+                                            m.avg_win, m.avg_loss, m.sqn))
+        assert m.total_pips == 0.0 and m.max_drawdown_pips == 0.0
         return
+    assert 0.0 <= m.win_rate <= 1.0
     wins = [p for p in pips if p > 0]
     assert m.win_rate == len(wins) / len(pips)
     assert m.total_pips == pytest.approx(math.fsum(pips), abs=1e-9)
     assert m.expectancy == pytest.approx(math.fsum(pips) / len(pips), abs=1e-9)
-    assert m.avg_win > 0.0 if wins else m.avg_win == 0.0
-    assert m.avg_loss <= 0.0
-    # expectancy = win_rate · avg_win + (1 − win_rate) · avg_loss
+    assert m.avg_win > 0.0 if wins else math.isnan(m.avg_win)
+    assert m.avg_loss <= 0.0 if len(wins) < len(pips) else math.isnan(m.avg_loss)
+    # expectancy = win_rate · avg_win + (1 − win_rate) · avg_loss (an absent side weighs 0)
+    avg_win = m.avg_win if wins else 0.0
+    avg_loss = m.avg_loss if len(wins) < len(pips) else 0.0
     assert m.expectancy == pytest.approx(
-        m.win_rate * m.avg_win + (1 - m.win_rate) * m.avg_loss, abs=1e-9)
-    assert m.sqn == sqn(pips) and m.max_drawdown_pips == max_drawdown(pips)
+        m.win_rate * avg_win + (1 - m.win_rate) * avg_loss, abs=1e-9)
+    assert m.sqn == sqn(pips) if sqn(pips) != 0.0 else math.isnan(m.sqn) or m.sqn == 0.0
+    assert m.max_drawdown_pips == max_drawdown(pips)
 
 
 @PROPERTY
@@ -116,8 +122,11 @@ def test_profit_factor(pips: list[float]) -> None:
     if not pips:
         return
     losses = [p for p in pips if p < 0]
-    if not losses:
-        assert m.profit_factor == math.inf
+    if not losses:  # all wins: ∞; nothing won or lost (0-pip trades): undefined
+        if any(p > 0 for p in pips):
+            assert m.profit_factor == math.inf
+        else:
+            assert math.isnan(m.profit_factor)
         return
     gains = sum(p for p in pips if p > 0)
     assert math.isfinite(m.profit_factor) and m.profit_factor >= 0.0

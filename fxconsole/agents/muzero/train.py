@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from fxconsole.config import config_record
 from fxconsole.market.features import FEATURE_SPEC_VERSION
 from fxconsole.trading.batch import gate_threshold
 from fxconsole.trading.market_data import load_market_data
-from fxconsole.trading.metrics import RollingTrades
+from fxconsole.trading.metrics import RollingTrades, rolling_record
 from fxconsole.trading.spaces import observation_spec
 
 logger = logging.getLogger(__name__)
@@ -158,8 +159,8 @@ class MuZeroTraining:
     def save(self, tags: list[str]) -> Manifest:
         """Write a checkpoint with ``tags`` (+ candidate when due)."""
         m = self.rolling.metrics()
-        if m.trades >= MIN_TRADES_FOR_CANDIDATE and (self.best_sqn is None
-                                                     or m.sqn > self.best_sqn):
+        if m.trades >= MIN_TRADES_FOR_CANDIDATE and math.isfinite(m.sqn) and (
+                self.best_sqn is None or m.sqn > self.best_sqn):
             self.best_sqn = m.sqn
             tags = [*tags, "candidate"]
         self.counters.updates = self.learner.updates
@@ -169,8 +170,7 @@ class MuZeroTraining:
             model, timesteps=self.counters.timesteps, tags=tags,
             config=config_record(self.cfg), observation_spec=observation_spec("muzero"),
             feature_spec_version=FEATURE_SPEC_VERSION,
-            metrics={"rolling_sqn": m.sqn, "rolling_trades": float(m.trades),
-                     "rolling_expectancy": m.expectancy, "rolling_win_rate": m.win_rate},
+            metrics=rolling_record(m),
             state={"counters": self.counters.to_dict()}, agent=AGENT,
             pinned=self.pin.to_dict())
         logger.debug("checkpoint %s at %d timesteps, %d episodes (%s)", manifest.model_file,

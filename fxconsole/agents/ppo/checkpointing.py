@@ -4,13 +4,14 @@ manual (the operator's checkpoint-now)."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
 from fxconsole.agents.checkpoints import Manifest, RunCheckpoints
 from fxconsole.agents.ppo.inference import actor_extras
 from fxconsole.config import TrainConfig
-from fxconsole.trading.metrics import TradeMetrics
+from fxconsole.trading.metrics import TradeMetrics, rolling_record
 
 logger = logging.getLogger(__name__)
 
@@ -74,15 +75,15 @@ class CheckpointPolicy:
 
     def _save(self, model: Any, timesteps: int, tags: list[str], m: TradeMetrics,
               state: dict[str, Any]) -> Manifest:
-        if m.trades >= MIN_TRADES_FOR_BEST and (self.best_sqn is None or m.sqn > self.best_sqn):
+        if (m.trades >= MIN_TRADES_FOR_BEST and math.isfinite(m.sqn)  # NaN: undefined
+                and (self.best_sqn is None or m.sqn > self.best_sqn)):
             self.best_sqn = m.sqn
             tags.append("candidate")
         manifest = self.store.save(
             model, timesteps=timesteps, tags=tags, config=self.config_dict,
             observation_spec=self.observation_spec,
             feature_spec_version=self.feature_spec_version,
-            metrics={"rolling_sqn": m.sqn, "rolling_trades": float(m.trades),
-                     "rolling_expectancy": m.expectancy, "rolling_win_rate": m.win_rate},
+            metrics=rolling_record(m),
             state={"weighting": state},
             extras=actor_extras(model), agent=self.agent, pinned=self.pinned,
         )
