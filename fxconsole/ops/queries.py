@@ -431,3 +431,12 @@ def _like_prefix(text: str, then: str) -> str:
     """A LIKE pattern (escape ``\\``) for strings starting with ``text`` + ``then``."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"{escaped}{then}%"
+
+
+def worker_reason(conn: sqlite3.Connection, worker: str) -> str:
+    """Why the worker last failed (its last error line; empty if none or unknown)."""
+    try:
+        row = conn.execute("SELECT reason FROM workers WHERE name = ?", (worker,)).fetchone()
+    except sqlite3.OperationalError:  # a database from before the column
+        return ""
+    return "" if row is None or row[0] is None else str(row[0])
