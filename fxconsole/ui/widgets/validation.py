@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Group
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,6 +17,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import var
 from textual.widgets import Static
 
+from fxconsole import numfmt
 from fxconsole.ops.queries import TuningTrialRow
 from fxconsole.tuning.space import short_params
 from fxconsole.ui import format as fmt
@@ -23,12 +25,15 @@ from fxconsole.ui.chart import AXIS_WIDTH, BAND_INNER, BAND_OUTER, LINE, MEDIAN,
 from fxconsole.ui.data import ConsoleSnapshot, ValidationView
 from fxconsole.ui.widgets.common import changed, themed
 
-ROWS = (("trades", "trades", lambda v: fmt.num(v, ",.0f")),
-        ("expectancy", "expectancy", fmt.pips), ("win rate", "win_rate", fmt.pct),
-        ("SQN", "sqn", lambda v: fmt.num(v, "+.2f")),
-        ("profit factor", "profit_factor", lambda v: fmt.num(v, ".2f")),
-        ("max DD pips", "max_drawdown_pips", lambda v: fmt.num(v, ",.0f")),
-        ("total pips", "total_pips", fmt.pips))
+# every figure through numfmt: one format (thousands separators, "—" when undefined)
+ROWS = (("trades", "trades", numfmt.count),
+        ("expectancy", "expectancy", lambda v: numfmt.signed(v, 1)),
+        ("win rate", "win_rate", numfmt.pct),
+        ("SQN", "sqn", lambda v: numfmt.signed(v, 2)),
+        ("profit factor", "profit_factor", lambda v: numfmt.num(v, 2)),
+        ("max DD pips", "max_drawdown_pips", lambda v: numfmt.num(v, 1)),
+        ("total pips", "total_pips", lambda v: numfmt.signed(v, 1)))
+PASS_MARK, FAIL_MARK = "✓", "✗"
 PERCENTILES = ("p5", "p25", "p50", "p75", "p95")
 BOX_WIDTH = 36
 CHART_ROWS_NARROW, CHART_ROWS_WIDE = 8, 14
@@ -124,21 +129,28 @@ def honesty(v: ValidationView) -> Text:
     return Text("\n".join(lines))
 
 
-def checks(v: ValidationView) -> Text:
-    """Every check of the verdict with its numbers, ✓ passed or ✗ failed."""
+def checks(v: ValidationView, passed_style: Style | str = "",
+           failed_style: Style | str = "") -> Text:
+    """Every check of the verdict with its numbers, ✓ passed or ✗ failed (the marks in
+    ``passed_style`` / ``failed_style``: the theme's colours; the marks alone carry the
+    meaning under NO_COLOR). A summary without its checks lists its reasons (each a
+    failed check) marked ✗."""
     verdict = (v.report or {}).get("verdict") or v.summary.get("verdict") or {}
     text = Text()
     listed = verdict.get("checks")
     if isinstance(listed, list) and listed:
         for c in listed:
             passed = bool(c.get("passed"))
-            text.append("✓ " if passed else "✗ ", style="green" if passed else "red")
+            text.append(f"{PASS_MARK} " if passed else f"{FAIL_MARK} ",
+                        style=passed_style if passed else failed_style)
             text.append(f"{c.get('text', c.get('name', ''))}\n")
     else:
         for reason in verdict.get("reasons", []):
-            text.append(f"• {reason}\n")
+            text.append(f"{FAIL_MARK} ", style=failed_style)
+            text.append(f"{reason}\n")
     if v.report_error:
-        text.append(f"• {v.report_error}\n")
+        text.append(f"{FAIL_MARK} ", style=failed_style)
+        text.append(f"{v.report_error}\n")
     return text
 
 
@@ -204,7 +216,9 @@ class ValidationPanel(VerticalScroll):
         self.query_one("#validation-metrics", Static).update(metrics_table(v))
         self.query_one("#validation-mc", Static).update(monte_carlo(v))
         self.query_one("#validation-honesty", Static).update(honesty(v))
-        self.query_one("#validation-reasons", Static).update(checks(v))
+        self.query_one("#validation-reasons", Static).update(checks(
+            v, themed(self.app, PASS_MARK, "success", bold=True).style,
+            themed(self.app, FAIL_MARK, "error", bold=True).style))
         self._draw_chart(v)
 
     def _draw_chart(self, v: ValidationView) -> None:
