@@ -95,6 +95,7 @@ class WorkerDetail:
     log_tail: tuple[str, ...]
     out_path: Path
     out_tail: tuple[str, ...]
+    reason: str = ""  # why it last failed (its last error line)
 
 
 def read_worker(conn: sqlite3.Connection, ws: Workspace, name: str,
@@ -105,7 +106,8 @@ def read_worker(conn: sqlite3.Connection, ws: Workspace, name: str,
     return WorkerDetail(name, row, tuple(queries.worker_events(conn, name)),
                         tuple(queries.worker_commands(conn, name)),
                         shown_path(ws, log) or log, tail_lines(log, lines),
-                        shown_path(ws, out) or out, tail_lines(out, lines))
+                        shown_path(ws, out) or out, tail_lines(out, lines),
+                        queries.worker_reason(conn, name))
 
 
 # -- a checkpoint ----------------------------------------------------------------------

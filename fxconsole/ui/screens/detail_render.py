@@ -123,7 +123,7 @@ def worker_detail(d: WorkerDetail, now: float, tz: str = "UTC") -> RenderableTyp
             ("heartbeat", f"{fmt.age(beat)} ago, step {numfmt.count(r.heartbeat_step)}"
              if beat is not None else DASH),
             ("message", r.message or DASH),
-            ("reason", str(getattr(r, "reason", "") or DASH)),
+            ("last failure", d.reason or DASH),
         ]))
     parts.append(section("History (events and commands, newest first)"))
     parts.append(worker_history(d, tz) if d.events or d.commands

@@ -13,6 +13,7 @@ import logging
 import sqlite3
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -46,8 +47,13 @@ def trade_cells(t: TradeRow, tz: str) -> tuple[Any, ...]:
     """The cells of a trade's row."""
     return (plain(short_time(t.exit_ts if t.exit_ts is not None else t.ts, tz)),
             plain(t.source), plain(t.side), plain(short_time(t.entry_ts, tz)),
-            plain(duration(trade_duration(t))), plain(numfmt.count(t.bars_held)),
-            plain(numfmt.signed(t.pips, 1)), plain(t.worker), plain(numfmt.count(t.timesteps)))
+            right(duration(trade_duration(t))), right(numfmt.count(t.bars_held)),
+            right(numfmt.signed(t.pips, 1)), plain(t.worker), right(numfmt.count(t.timesteps)))
+
+
+def right(text: str) -> Text:
+    """A number's cell, right-aligned."""
+    return Text(text, justify="right", end="")
 
 
 def trade_row(t: TradeRow, tz: str) -> Row:
