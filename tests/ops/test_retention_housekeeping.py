@@ -12,9 +12,11 @@ from fxconsole.config import Config, OpsConfig
 from fxconsole.ops.db import connect, transaction
 from fxconsole.ops.housekeeping import Housekeeper
 from fxconsole.ops.logrotate import backup_path
+from fxconsole.ops.pool import Pool
 from fxconsole.ops.report_gc import doomed_reports, prune_reports
 from fxconsole.ops.totals import trade_totals
 from fxconsole.ops.writer import INSERTS
+from fxconsole.workspace import Workspace
 
 CONFIG = dataclasses.asdict(Config())
 OLD = 7200.0  # seconds: older than the reports' grace
@@ -125,3 +127,32 @@ def test_a_housekeeping_round_rotates_prunes_and_bounds_the_database(tmp_path: P
         if keeper.last is not None:
             break
     assert keeper.last is not None and keeper.last.trades == 0
+
+
+def test_the_pool_runs_housekeeping_from_its_step(tmp_path: Path) -> None:
+    """The supervisor's loop (``Pool.step``, workers not started) rotates its workers'
+    ``.out`` and prunes the database once the first round is due."""
+    clock = Clock()
+    cfg = dataclasses.replace(Config(), ops=dataclasses.replace(OpsConfig(), log_max_mb=1.0,
+                                                                trade_rows=1000))
+    ws = Workspace(tmp_path).ensure()
+    out = ws.logs_dir / "trainer.out"
+    out.write_bytes(b"z" * 2 * 1024 * 1024)
+    pool = Pool(cfg, ws, "main", clock=clock)
+    try:
+        with transaction(pool.conn):
+            pool.conn.executemany(INSERTS["trades"], [
+                (1e9 + i, "main", "trainer", "train", "long", None, None, None, None, 1.0,
+                 None, None, 0, 1) for i in range(5000)])
+        pool.step()
+        assert pool.housekeeper.last is None and not backup_path(out, 1).exists()
+        clock.now += 60.0
+        for _ in range(1000):
+            pool.step()
+            if pool.housekeeper.last is not None:
+                break
+        assert pool.housekeeper.last is not None and pool.housekeeper.last.trades == 4000
+        assert backup_path(out, 1).exists() and out.stat().st_size < 1024 * 1024
+        assert trade_totals(pool.conn, "main").trades == 5000
+    finally:
+        pool.close(timeout=5)
