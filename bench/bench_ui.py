@@ -213,6 +213,10 @@ def measure_terminal(ws: Workspace, idle_seconds: float, settle: float = 4.0) ->
                   if any(f"/{m}" in (mm.path or "") for mm in proc.memory_maps())}
         print(f"console RSS peak {peak / 2**20:.0f} MB (target ≤ {RSS_TARGET / 2**20:.0f} MB); "
               f"heavy libraries mapped: {', '.join(sorted(loaded)) or 'none'}")
+    except psutil.NoSuchProcess:
+        print("the console exited; its terminal showed:\n"
+              + _tmux("capture-pane", "-p", "-t", "bench", "-S", "-40"))
+        raise
     finally:
         subprocess.run(["tmux", "-L", TMUX_SOCKET, "kill-server"], check=False,
                        capture_output=True)

@@ -26,7 +26,9 @@ from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Log
@@ -61,7 +63,22 @@ class LevelHighlighter(Highlighter):
 
 
 class _TailLog(Log):
-    """``Log`` whose ``End`` key falls through to the pane (to resume following)."""
+    """``Log`` whose ``End`` key falls through to the pane (to resume following).
+
+    New lines change its virtual size; ``Log`` re-lays out the whole screen for that (a
+    reflow of every widget, each second while a worker logs: most of the console's idle
+    CPU). Its own size is fixed by its pane, so only its scrollbars need to follow: the
+    screen is laid out again only when a scrollbar appears or goes.
+    """
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    def watch_virtual_size(self, virtual_size: Size) -> None:
+        """Update the scrollbars; lay out only if one appears or goes."""
+        bars = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
+        self._scroll_update(virtual_size)
+        if (self.show_vertical_scrollbar, self.show_horizontal_scrollbar) != bars:
+            self.refresh(layout=True)
 
     def action_scroll_end(self) -> None:
         raise SkipAction()
