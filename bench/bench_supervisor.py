@@ -66,7 +66,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp)
-        (ws / "fxconsole.toml").write_text("[supervisor]\nstartsecs = 1.0\n")
+        # enough crash budget for every kill: the crash policy would make the trainer FATAL
+        (ws / "fxconsole.toml").write_text(
+            f"[supervisor]\nstartsecs = 1.0\ncrash_limit = {max(5, args.kills + 1)}\n")
         cfg = with_overrides(Config(), "synth", years=0.2, seed=1)
         with MarketStore(ws / "data" / "market.duckdb") as store:
             synthesize(store, cfg.data.symbol, cfg.data.timeframe, cfg.synth, cfg.data)
@@ -89,7 +91,8 @@ def main() -> None:
                 time.sleep(2.0)
             print(f"kill -9 trainer → RUNNING again: "
                   f"{', '.join(f'{r:.2f}' for r in recoveries)} s "
-                  f"(median {statistics.median(recoveries):.2f} s; includes startsecs 1 s)")
+                  f"(median {statistics.median(recoveries):.2f} s; includes startsecs 1 s and the "
+                  f"crash backoff, which grows 1, 2, 4 … s with each crash in the window)")
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
