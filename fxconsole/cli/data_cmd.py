@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fxconsole.cli.common import CliError, Context
+from fxconsole.cli.data_lines import sessions_line
 from fxconsole.cli.download_cmd import add_download_parser
 from fxconsole.cli.output import make_console
 from fxconsole.config import ConfigError, with_overrides
@@ -209,18 +210,12 @@ def _build(ctx: Context, args: argparse.Namespace) -> int:
         result = build_features(store, symbol, timeframe, ctx.config.data, args.force)
     state = "recomputed" if result.recomputed else "already up to date"
     console.print(f"{symbol} {timeframe}: {result.rows:,} rows, features {state}; "
-                  f"sessions {_sessions_line(result.sessions)}")
+                  f"sessions {sessions_line(result.sessions)}")
     return 0
 
 
 def _when(ts: np.datetime64) -> str:
     return f"{np.datetime_as_string(ts, unit='s')}Z"
-
-
-def _sessions_line(counts: dict[str, int]) -> str:
-    line = " · ".join(f"{k} {counts.get(k, 0):,}" for k in SPLITS)
-    straddling = counts.get(STRADDLING, 0)
-    return f"{line} (+{straddling:,} straddling two splits)" if straddling else line
 
 
 def _print_summary(s: ImportSummary, seconds: float) -> None:
@@ -236,7 +231,7 @@ def _print_summary(s: ImportSummary, seconds: float) -> None:
         ("gaps (missing bars)", f"{s.gaps:,} ({s.missing_bars:,})"),
         ("first bar", _when(s.first_ts)),
         ("last bar", _when(s.last_ts)),
-        ("sessions", _sessions_line(s.build.sessions)),
+        ("sessions", sessions_line(s.build.sessions)),
         ("took", f"{seconds:.1f} s"),
     ):
         table.add_row(label, value)

@@ -10,6 +10,7 @@ from types import FrameType
 from typing import Any
 
 from fxconsole.cli.common import CliError, Context
+from fxconsole.cli.data_lines import stage_printer, synth_summary
 from fxconsole.cli.output import make_console
 
 console = make_console()
@@ -53,11 +54,15 @@ def ensure_market_data(ctx: Context) -> None:
             if store.feature_set(cfg.data.symbol, cfg.data.timeframe) is not None:
                 return
     console.print(f"no market data in {ctx.workspace.root}: synthesising the default "
-                  f"{cfg.synth.years:g} years of {cfg.data.symbol} {cfg.data.timeframe}…")
+                  f"{cfg.synth.years:g} years of {cfg.data.symbol} {cfg.data.timeframe} "
+                  "(once; about 20 s)…")
     ctx.workspace.ensure()
+    started = time.monotonic()
+    progress = stage_printer(lambda line: console.print(line, markup=False))
     with MarketStore(ctx.workspace.market_db) as store:
-        summary = synthesize(store, cfg.data.symbol, cfg.data.timeframe, cfg.synth, cfg.data)
-    console.print(f"stored {summary.rows_stored:,} bars; sessions {summary.build.sessions}")
+        summary = synthesize(store, cfg.data.symbol, cfg.data.timeframe, cfg.synth, cfg.data,
+                             progress)
+    console.print(synth_summary(summary, time.monotonic() - started), markup=False)
 
 
 def run_pool(ctx: Context, args: argparse.Namespace) -> int:
