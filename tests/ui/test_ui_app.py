@@ -252,7 +252,7 @@ async def test_help_lists_every_binding(make_app: MakeApp) -> None:
         if binding.action.startswith("panel("):
             words = words.removesuffix(" panel")
         assert words in text, binding
-    assert "1–6" in text and "ctrl+p" in text
+    assert "1–7" in text and "ctrl+p" in text
 
 
 @pytest.mark.parametrize(("key", "value"), [("s", "stop"), ("l", "leave")])
@@ -379,7 +379,8 @@ async def test_the_footer_shows_the_keys_of_the_panel(make_app: MakeApp) -> None
     # each panel's own key, and a key of another panel that must not show there
     keys = {"workers": ("r Restart", "K Kill switch"), "training": ("c Checkpoint", "/ Filter"),
             "validation": ("? Help", "K Kill switch"), "live": ("K Kill switch", "r Restart"),
-            "checkpoints": ("b Roll back", "K Kill switch"), "events": ("? Help", "b Roll back")}
+            "checkpoints": ("b Roll back", "K Kill switch"), "events": ("? Help", "b Roll back"),
+            "trades": ("f Source", "K Kill switch")}
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
