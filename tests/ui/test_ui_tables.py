@@ -168,3 +168,25 @@ async def test_enter_on_a_checkpoint_without_manifest_says_so(make_app: MakeApp)
         await detail_open(pilot)
         text = screen_text(app)
         assert "the file is missing" in text and "never examined" in text
+
+
+async def test_detail_view_scrolls_to_its_end_at_80x24(make_app: MakeApp, store: Store) -> None:
+    (store.ws.logs_dir / "validator.out").write_text("RuntimeError: the last line\n")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("o", "o", "ctrl+home", "enter")  # by state: the FATAL validator
+        await detail_open(pilot)
+        assert "RuntimeError: the last line" not in screen_text(app)  # below the fold
+        await pilot.press("end")
+        await wait_for(pilot, lambda: "RuntimeError: the last line" in screen_text(app),
+                       what="the end of the view")
+        await pilot.press("home")
+        await wait_for(pilot, lambda: "RuntimeError: the last line" not in screen_text(app),
+                       what="the top again")
+        await pilot.press("pagedown")  # the view is a page and a half long
+        await wait_for(pilot, lambda: "RuntimeError: the last line" in screen_text(app),
+                       what="a page down")
+        assert "Worker validator" in screen_text(app)  # the title stays
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, DetailScreen), what="closed")
