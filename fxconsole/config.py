@@ -417,6 +417,29 @@ class UiConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """Collectors as Ray actors beyond one machine (issue 15; the ``ray`` extra)."""
+
+    backend: str = _opt(
+        "local", "where collectors run: local processes, or Ray actors placed by the "
+        "'cluster' worker (the Ray driver)", choices=("local", "ray"),
+    )
+    address: str = _opt(
+        "", "Ray cluster to join: 'auto' (one started on this host by ray start), "
+        "'HOST:PORT' of its head, or '' (a private one-host cluster of the driver)",
+    )
+    collectors: int = _opt(1, "collector actors placed on the cluster", min=0, max=256)
+    validators: int = _opt(0, "validator actors (not yet: must be 0)", min=0, max=0)
+    cpus_per_actor: float = _opt(1.0, "CPUs Ray reserves for each actor", gt=0.0)
+    max_restarts: int = _opt(-1, "Ray restarts of a dead actor (-1: always)", min=-1)
+    max_task_retries: int = _opt(3, "retries of a task whose actor died (-1: always)", min=-1)
+    fallback_local: bool = _opt(
+        False, "when the cluster's head is lost, run supervisor.collectors local collectors",
+    )
+    dashboard: bool = _opt(False, "start Ray's dashboard with a private cluster")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, one section per concern."""
 
@@ -438,6 +461,7 @@ class Config:
     ops: OpsConfig = field(default_factory=OpsConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def validated(self) -> Config:
         """Check cross-key rules; return self."""

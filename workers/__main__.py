@@ -16,7 +16,7 @@ import sys
 import traceback
 from pathlib import Path
 
-ROLES = ("trainer", "collector", "validator", "tuner", "live")
+ROLES = ("trainer", "collector", "validator", "tuner", "live", "cluster")
 
 
 def _early_stop(signum: int, frame: object) -> None:

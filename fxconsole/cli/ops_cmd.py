@@ -107,13 +107,17 @@ def _age(seconds: float | None) -> str:
 def _print_status(snap: dict[str, Any], supervisor: str, problems: list[str]) -> None:
     console.print(f"run {snap['run']} · {supervisor}")
     table = Table(box=box.SIMPLE_HEAD)
+    remote = any(w.get("node", "local") != "local" for w in snap["workers"])
     for col in ("worker", "state", "pid", "uptime", "restarts", "exit", "heartbeat"):
         table.add_column(col, justify="left" if col in ("worker", "state") else "right")
+    if remote:  # Ray actors run elsewhere (issue 15)
+        table.add_column("node")
     for w in snap["workers"]:
         table.add_row(w["name"], w["state"], str(w["pid"] or "—"), _age(w["uptime"]),
                       str(w["restarts"]), "—" if w["exit_code"] is None else str(w["exit_code"]),
-                      _age(w["heartbeat_age"]))
+                      _age(w["heartbeat_age"]), *((w.get("node", "local"),) if remote else ()))
     console.print(table)
+    _print_cluster(snap.get("cluster"))
     for w in snap["workers"]:
         if w.get("reason") and w["state"] not in ("RUNNING", "STARTING"):
             console.print(f"{w['name']} {w['state']}: {w['reason']}", markup=False)
@@ -130,6 +134,20 @@ def _print_status(snap: dict[str, Any], supervisor: str, problems: list[str]) ->
                       f"{e['message']}", markup=False)
     for p in problems:
         console.print(f"[red]problem:[/] {escape(p)}")
+
+
+def _print_cluster(cluster: dict[str, Any] | None) -> None:
+    """The Ray cluster's nodes and free CPUs, as its driver last saw them."""
+    if not cluster:
+        return
+    nodes = cluster.get("nodes") or []
+    free, cpus = cluster.get("free_cpus") or 0.0, cluster.get("cpus") or 0.0
+    console.print(f"cluster: {len(nodes)} node(s), {free:g} of {cpus:g} CPUs free",
+                  markup=False)
+    for n in nodes:
+        console.print(f"  {n.get('ip', '?')} ({n.get('host', '?')}) "
+                      f"{'alive' if n.get('alive') else 'DEAD'}: {n.get('free_cpus', 0):g} of "
+                      f"{n.get('cpus', 0):g} CPUs free", markup=False)
 
 
 def _metrics_table(metrics: dict[str, float | None]) -> Table:

@@ -37,6 +37,7 @@ ALLOWED_VERBS: dict[str, dict[str, tuple[str, ...]]] = {
     "validator": {"validate": ("checkpoint",)},
     "live": {"deploy": ("checkpoint",), "pause-entries": (), "resume-entries": (),
              "kill-switch": (), "flatten": ()},
+    "cluster": {"restart-actor": ("worker",)},  # the Ray driver (issue 15)
 }
 COLUMNS = "id, created, target, verb, args, state, result, updated, issued_by"
 _INDEX_SUFFIX = re.compile(r"[-_]?\d+$")

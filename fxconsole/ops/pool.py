@@ -45,6 +45,17 @@ REGISTRY_SECONDS = 5.0
 WORKSPACE_SECONDS = 3.0  # how often the supervisor checks its workspace still exists
 
 
+CLUSTER = "cluster"  # the Ray driver's worker name (cluster.backend = "ray")
+
+
+def fallback_names(cfg: Config) -> list[str]:
+    """The local collectors started when the cluster's head is lost
+    (``cluster.fallback_local``): ``local-collector-N``, apart from the actors' names."""
+    if cfg.cluster.backend != "ray" or not cfg.cluster.fallback_local:
+        return []
+    return [f"local-collector-{i + 1}" for i in range(cfg.supervisor.collectors)]
+
+
 def program_specs(cfg: Config, ws: Workspace, run: str,
                   config_path: Path | None = None) -> list[ProgramSpec]:
     """One spec per worker: trainer, collector-1…N, validator, tuner, live (as configured).
@@ -54,7 +65,11 @@ def program_specs(cfg: Config, ws: Workspace, run: str,
     """
     s = cfg.supervisor
     names = [("trainer", "trainer")]
-    names += [(f"collector-{i + 1}", "collector") for i in range(s.collectors)]
+    if cfg.cluster.backend == "ray":  # collectors are Ray actors of the cluster worker
+        names.append((CLUSTER, "cluster"))
+        names += [(name, "collector") for name in fallback_names(cfg)]
+    else:
+        names += [(f"collector-{i + 1}", "collector") for i in range(s.collectors)]
     if s.validator:
         names.append(("validator", "validator"))
     if s.tuner:
@@ -97,6 +112,8 @@ class Pool:
     _next_workspace: float = 0.0
     _waits: list[LifecycleWait] = field(default_factory=list)  # start/restart not yet back
     stop_reason: str | None = None  # set when the supervisor must stop (workspace gone)
+    _fallback_due: bool = False  # the cluster driver exited: start the local collectors
+    _fell_back: bool = False
 
     def __post_init__(self) -> None:
         self.ws.ensure()
@@ -134,8 +151,14 @@ class Pool:
         self.notifier = start_notifier(self.cfg.notify, self.ws, self.run)  # webhook thread
 
     def start(self) -> None:
-        """Start every worker."""
-        self.supervisor.start(cmd.ALL_WORKERS)
+        """Start every worker (not the fallback collectors: they wait for a lost head)."""
+        fallback = set(fallback_names(self.cfg))
+        if not fallback:
+            self.supervisor.start(cmd.ALL_WORKERS)
+            return
+        for name in self._roles:
+            if name not in fallback:
+                self.supervisor.start(name)
 
     def step(self) -> None:
         """One supervision pass: heartbeats, lifecycle, commands, alerts.
@@ -151,6 +174,8 @@ class Pool:
     def _step(self) -> None:
         self._beats = dict(self.conn.execute("SELECT worker, ts FROM heartbeats").fetchall())
         self.supervisor.tick()
+        if self._fallback_due:
+            self._fall_back()
         now = self.clock()
         if now >= self._next_commands:
             self._next_commands = now + COMMAND_SECONDS
@@ -212,6 +237,10 @@ class Pool:
                  self._timeouts[status.name], status.message, status.reason, time.time()),
             )
             why = f": {status.reason}" if status.reason else ""
+            if (status.name == CLUSTER and status.exit_code not in (0, None)
+                    and status.state in (WorkerState.EXITED, WorkerState.BACKOFF,
+                                         WorkerState.FATAL)):
+                self._fallback_due = not self._fell_back and bool(fallback_names(self.cfg))
             if status.state == WorkerState.EXITED and status.exit_code not in (0, None):
                 self._event("warning", "worker-exited",
                             f"{status.name} exited with {status.exit_code}{why}",
@@ -224,6 +253,35 @@ class Pool:
                   and status.message.startswith("heartbeat stale")):
                 self._event("warning", "heartbeat-gap", f"{status.name}: {status.message}")
 
+    def _fall_back(self) -> None:
+        """The cluster driver exited with an error (its head lost): start the local
+        collectors once (``cluster.fallback_local``); the driver is restarted as usual."""
+        self._fallback_due, self._fell_back = False, True
+        names = fallback_names(self.cfg)
+        for name in names:
+            self.supervisor.start(name)
+        logger.warning("cluster driver down: falling back to %d local collector(s)", len(names))
+        with transaction(self.conn):
+            self._event("warning", "cluster-fallback",
+                        f"the cluster driver exited: started {', '.join(names)} locally",
+                        {"workers": names})
+
+    def _forward_to_cluster(self, command: cmd.Command, worker: str) -> bool:
+        """A restart of a Ray actor (a row the cluster driver keeps) goes to the driver."""
+        if (command.verb != "restart" or worker in self._roles or CLUSTER not in self._roles
+                or worker == cmd.ALL_WORKERS):
+            return False
+        row = self.conn.execute("SELECT message FROM workers WHERE name = ?",
+                                (worker,)).fetchone()
+        if row is None:
+            return False
+        forwarded = cmd.enqueue(self.conn, CLUSTER, "restart-actor", {"worker": worker},
+                                issued_by=command.issued_by or cmd.SUPERVISOR)
+        cmd.finish(self.conn, command.id, True,
+                   f"restart {worker}: a Ray actor, asked the cluster driver (command "
+                   f"{forwarded})")
+        return True
+
     def _event(self, level: str, kind: str, message: str,
                data: dict[str, object] | None = None) -> None:
         self.conn.execute(
@@ -234,6 +292,8 @@ class Pool:
     def _run_commands(self) -> None:
         for command in cmd.claim(self.conn, cmd.SUPERVISOR):
             worker = str(command.args.get("worker", cmd.ALL_WORKERS))
+            if self._forward_to_cluster(command, worker):
+                continue
             try:
                 before = [self.supervisor.status(w) for w in self._names(worker)]
                 getattr(self.supervisor, command.verb)(worker)

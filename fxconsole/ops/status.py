@@ -162,8 +162,25 @@ def workers(conn: sqlite3.Connection, now: float | None = None) -> list[dict[str
                      "started": w.started, "restarts": w.restarts, "exit_code": w.exit_code,
                      "heartbeat_timeout": w.heartbeat_timeout, "heartbeat": w.heartbeat_ts,
                      "message": w.message, "reason": reasons.get(w.name, ""),
-                     "heartbeat_age": age, "uptime": uptime})
+                     "heartbeat_age": age, "uptime": uptime, "node": node_of(w)})
     return rows
+
+
+def node_of(w: queries.WorkerRow) -> str:
+    """Where a worker runs: a Ray actor's node (its heartbeat's ``node``), else ``local``."""
+    info = w.heartbeat_info or {}
+    return str(info.get("node") or "local")
+
+
+def cluster(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The Ray cluster as its driver last saw it (nodes, CPUs, free CPUs), if one runs."""
+    for w in queries.workers(conn):
+        info = w.heartbeat_info or {}
+        if w.role == "cluster" and "nodes" in info:
+            return {"nodes": info.get("nodes", []), "cpus": info.get("cpus"),
+                    "free_cpus": info.get("free_cpus"), "address": info.get("address", ""),
+                    "seen": w.heartbeat_ts}
+    return None
 
 
 def best_validation(conn: sqlite3.Connection, run: str,
@@ -245,4 +262,5 @@ def snapshot(conn: sqlite3.Connection, run: str) -> dict[str, Any]:
     """Everything ``fxconsole status --json`` prints."""
     return {"run": run, "time": time.time(), "workers": workers(conn),
             "metrics": latest_metrics(conn, run), "best_validation": best_validation(conn, run),
-            "events": recent_events(conn), "commands": recent_commands(conn)}
+            "events": recent_events(conn), "commands": recent_commands(conn),
+            "cluster": cluster(conn)}

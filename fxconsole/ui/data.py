@@ -307,8 +307,10 @@ def _supervised(row: WorkerRow, supervisor: Supervision) -> WorkerRow:
 
 
 def _worker_view(row: WorkerRow, probe: Probe | None) -> WorkerView:
+    # a Ray actor's pid lives on its node, not here: no CPU or memory figures for it
+    remote = (row.heartbeat_info or {}).get("backend") == "ray"
     row = _own_heartbeat(row)
-    if probe is None or row.pid is None or row.state not in PROCESS_STATES:
+    if probe is None or row.pid is None or row.state not in PROCESS_STATES or remote:
         return WorkerView(row, None, None)
     return WorkerView(row, *probe(row.pid))
 

@@ -90,7 +90,7 @@ def test_wait_times_out_naming_the_command(db: sqlite3.Connection) -> None:
                               r"trainer\); allowed: checkpoint-now, pause, resume, rollback-to"),
     ("collector-1", "pause", {}, r"verb 'pause' is not allowed for target 'collector-1': role "
                                  r"'collector' accepts no commands \(targets with commands: "
-                                 r"supervisor, trainer, validator, live\)"),
+                                 r"supervisor, trainer, validator, live, cluster\)"),
     ("supervisor", "pause", {}, r"'pause'.*'supervisor'.*allowed: start, stop, restart"),
     ("live", "validate", {}, r"allowed: deploy, pause-entries, resume-entries, kill-switch"),
     ("trainer", "rollback-to", {}, r"rollback-to for 'trainer' needs argument\(s\) checkpoint"),

@@ -1,0 +1,173 @@
+"""A collector as a Ray actor: MuZero self-play on the arrays and weights it is sent.
+
+The class is plain Python (the driver wraps it with ``ray.remote``): it never reads the
+workspace. The market data arrives once, as an object-store reference resolved by Ray
+when the actor starts (also when Ray restarts it); the weights come with each
+:meth:`CollectorActor.play` call as a reference inside a list, fetched only when their
+hash differs from the loaded one. A batch returns the shard's bytes and the episodes'
+figures; the driver writes them, keyed by the task id, so a retried task never writes
+twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fxconsole.config import Config
+from fxconsole.trading.market_data import MarketData
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A checkpoint's identity and what playing it needs (its bytes travel apart)."""
+
+    sha256: str
+    timesteps: int
+    episodes: int  # the checkpoint's own episode counter (the temperature schedule)
+    pinned: dict[str, Any]
+    label: str  # the manifest's name, for messages
+
+
+@dataclass(frozen=True)
+class EpisodeRow:
+    """One played episode's figures (a row of ``episodes``)."""
+
+    reward: float
+    trades: int
+    pips: float
+    length: int
+
+
+@dataclass(frozen=True)
+class PlayResult:
+    """What one :meth:`CollectorActor.play` task returns to the driver."""
+
+    task_id: str
+    actor: str
+    pid: int
+    node: str
+    shard: bytes
+    episodes: list[EpisodeRow]
+    steps: int
+    checkpoint_timesteps: int
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Where an actor runs (its answer to a ping)."""
+
+    actor: str
+    pid: int
+    node: str
+    host: str
+    loaded: str  # sha256 of the weights it holds ("" before the first batch)
+    at: float  # the actor's own clock: informative only, ages use the driver's
+
+
+def node_ip() -> str:
+    """This process's node address as Ray sees it (the host name outside Ray)."""
+    try:
+        import ray
+
+        return str(ray.util.get_node_ip_address())
+    except Exception:  # outside a Ray worker, or an old Ray
+        return socket.gethostname()
+
+
+class CollectorActor:
+    """MuZero self-play on the train split of the checkpoint's pinned window."""
+
+    def __init__(self, name: str, cfg: Config, market: MarketData, seed: int) -> None:
+        """Keep the configuration and market arrays; no weights yet.
+
+        Args:
+            name: the worker name the console shows (``collector-N``).
+            cfg: the running configuration.
+            market: the store's market data (resolved from the object store by Ray).
+            seed: the self-play RNG's seed (mixed with the pid: a restart plays anew).
+        """
+        import torch
+
+        torch.set_num_threads(cfg.train.torch_threads)
+        self.name = name
+        self.cfg = cfg
+        self.market = market
+        self.rng = np.random.default_rng([seed, os.getpid()])  # a restart plays anew
+        self.player: Any = None
+        self.loaded = ""
+        self.episodes_base = 0
+        self.timesteps = 0
+        self.played = 0
+        self.node = node_ip()
+        logger.info("%s: actor up on %s, pid %d", name, self.node, os.getpid())
+
+    def identity(self) -> Identity:
+        """Who and where this actor is (answered between self-play steps too)."""
+        return Identity(self.name, os.getpid(), self.node, socket.gethostname(), self.loaded,
+                        time.time())
+
+    def _load(self, weights: Weights, box: list[Any]) -> None:
+        """Take new weights: fetch their bytes, rebuild or update the player.
+
+        Raises:
+            PinError: the checkpoint's pinned bars differ from the market data sent.
+            CheckpointError: not a MuZero model file.
+        """
+        import ray
+
+        from fxconsole.agents.muzero.codec import load_model
+        from fxconsole.agents.muzero.model import InferenceModel
+        from fxconsole.agents.muzero.selfplay import SelfPlayer
+        from fxconsole.trading.pinning import pinned_play
+
+        data = box[0] if isinstance(box[0], bytes) else ray.get(box[0])
+        model = load_model(data, weights.label)
+        market, cfg = pinned_play(self.market, self.cfg, weights.pinned, weights.label)
+        if self.player is None:
+            self.player = SelfPlayer(InferenceModel(model.net), market, cfg, self.rng)
+        else:
+            self.player.model.net.load_state_dict(model.net.state_dict())
+        self.loaded = weights.sha256
+        self.timesteps = weights.timesteps
+        self.episodes_base = weights.episodes
+        self.played = 0
+        logger.info("%s: self-play with %s @ %d timesteps", self.name, weights.label,
+                    weights.timesteps)
+
+    def play(self, task_id: str, weights: Weights, box: list[Any]) -> PlayResult:
+        """Play one batch of ``muzero.envs`` sessions with ``weights``.
+
+        Args:
+            task_id: the driver's id of this task (the shard's name, the write key).
+            weights: the checkpoint to play.
+            box: ``[ObjectRef]`` of the model bytes (or ``[bytes]``), fetched only when
+                ``weights`` is not the loaded one.
+        """
+        from fxconsole.agents.muzero.selfplay import SearchStats
+        from fxconsole.agents.muzero.shards import shard_bytes
+
+        if weights.sha256 != self.loaded:
+            self._load(weights, box)
+        episodes = self.player.play(self.episodes_base + self.played)
+        self.played += len(episodes)
+        stats = self.player.stats.metrics()
+        self.player.stats = SearchStats()
+        meta = {"actor": self.name, "checkpoint_sha256": self.loaded,
+                "checkpoint_timesteps": self.timesteps, "written": time.time(),
+                "task": task_id, "node": self.node}
+        rows = [EpisodeRow(float(ep.rewards.sum()), len(ep.trades), float(ep.pips()), len(ep))
+                for ep in episodes]
+        return PlayResult(task_id, self.name, os.getpid(), self.node,
+                          shard_bytes(episodes, meta) if episodes else b"", rows,
+                          sum(len(ep) for ep in episodes), self.timesteps,
+                          {k: float(v) for k, v in stats.items()})

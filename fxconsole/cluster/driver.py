@@ -1,0 +1,314 @@
+"""The Ray driver's logic: actors placed, fed, watched and written (``workers/cluster.py``
+runs it in its own process).
+
+One :class:`ActorSlot` per ``collector-N``: its Ray handle, the play task in flight, the
+ping in flight and what the console shows (state, pid, node, restarts, heartbeat). Ray
+restarts a dead actor (``max_restarts``) and retries the task it was running
+(``max_task_retries``); the driver notices the new pid, counts a restart and records an
+event. The driver only reads the run folder's ``latest`` and writes shards and rows: an
+actor never touches the workspace.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fxconsole.agents.checkpoint_load import read_verified
+from fxconsole.agents.manifest import CheckpointError, read_manifest
+from fxconsole.cluster.actor import CollectorActor, Identity, PlayResult, Weights
+from fxconsole.cluster.session import ClusterUnavailable, Node, nodes
+from fxconsole.cluster.store import ClusterStore
+from fxconsole.config import Config, ConfigError
+from fxconsole.trading.market_data import MarketData
+from fxconsole.trading.spaces import observation_spec
+from fxconsole.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+PING_SECONDS = 1.0  # how often each actor is asked who it is (its heartbeat)
+WEIGHTS_SECONDS = 1.0  # how often ``latest`` is checked
+NODES_SECONDS = 5.0  # how often the nodes (and the head's health) are read
+
+
+@dataclass
+class ActorSlot:
+    """One collector actor as the driver tracks it."""
+
+    name: str
+    seed: int
+    handle: Any = None
+    state: str = "STARTING"
+    pid: int | None = None
+    node: str = ""
+    host: str = ""
+    restarts: int = 0
+    started: float | None = None
+    heard: float | None = None  # the driver's clock when the actor last answered
+    play_ref: Any = None
+    ping_ref: Any = None
+    ping_sent: float = 0.0
+    episodes: int = 0
+    base: int = 0  # episodes written before this driver started (not in its throughput)
+    steps: int = 0
+    first_batch: float | None = None
+    message: str = ""
+
+
+@dataclass
+class ClusterDriver:
+    """Places ``cluster.collectors`` self-play actors and writes what they return."""
+
+    cfg: Config
+    ws: Workspace
+    run: str
+    store: ClusterStore
+    clock: Callable[[], float] = time.time
+    slots: dict[str, ActorSlot] = field(default_factory=dict)
+    weights: Weights | None = None
+    nodes: list[Node] = field(default_factory=list)
+    _weights_box: list[Any] = field(default_factory=list)
+    _market_ref: Any = None
+    _next_weights: float = 0.0
+    _next_nodes: float = 0.0
+    _seq: int = 0
+    _tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    _blocked: str = ""
+
+    def __post_init__(self) -> None:
+        if self.cfg.train.agent != "muzero":
+            raise ConfigError(
+                f"cluster.backend = 'ray' runs MuZero self-play collectors; train.agent is "
+                f"{self.cfg.train.agent!r} (set train.agent = 'muzero' or cluster.backend = "
+                "'local')")
+
+    @property
+    def latest(self) -> Any:
+        """The run's ``latest`` manifest path."""
+        return self.ws.checkpoints_dir / self.run / "latest.json"
+
+    def start(self, market: MarketData) -> None:
+        """Put the market data in the object store once and place every actor."""
+        import ray
+
+        self._market_ref = ray.put(market)
+        for i in range(self.cfg.cluster.collectors):
+            name = f"collector-{i + 1}"
+            slot = ActorSlot(name, self.cfg.muzero.seed + 1000 * (i + 1))
+            slot.episodes = slot.base = self.store.played_before(name)
+            self.slots[name] = slot
+            self._place(slot)
+        self.refresh_nodes()
+
+    def _place(self, slot: ActorSlot) -> None:
+        import ray
+
+        c = self.cfg.cluster
+        remote = ray.remote(CollectorActor).options(
+            num_cpus=c.cpus_per_actor, max_restarts=c.max_restarts,
+            max_task_retries=c.max_task_retries, max_concurrency=2,
+            scheduling_strategy="SPREAD")
+        slot.handle = remote.remote(slot.name, self.cfg, self._market_ref, slot.seed)
+        slot.state, slot.play_ref, slot.ping_ref = "STARTING", None, None
+        slot.started = self.clock()
+        self._publish(slot)
+
+    # ------------------------------------------------------------------ the loop
+    def step(self, wait: float = 0.5) -> None:
+        """One pass: weights, pings, plays; wait up to ``wait`` s for results.
+
+        Raises:
+            ClusterUnavailable: the head stopped answering.
+        """
+        import ray
+
+        now = self.clock()
+        if now >= self._next_weights:
+            self._next_weights = now + WEIGHTS_SECONDS
+            self.poll_weights()
+        if now >= self._next_nodes:
+            self._next_nodes = now + NODES_SECONDS
+            self.refresh_nodes()
+        for slot in self.slots.values():
+            if slot.ping_ref is None and now - slot.ping_sent >= PING_SECONDS:
+                slot.ping_ref, slot.ping_sent = slot.handle.identity.remote(), now
+            if slot.play_ref is None and self.weights is not None \
+                    and self.weights.sha256 != self._blocked:
+                self._seq += 1
+                task_id = f"{slot.name}-{self._tag}-{self._seq:08d}"
+                slot.play_ref = slot.handle.play.remote(task_id, self.weights,
+                                                        self._weights_box)
+        refs = {r: (s, kind) for s in self.slots.values()
+                for r, kind in ((s.ping_ref, "ping"), (s.play_ref, "play")) if r is not None}
+        if not refs:
+            time.sleep(wait)
+            return
+        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=wait)
+        for ref in ready:
+            slot, kind = refs[ref]
+            if kind == "ping":
+                slot.ping_ref = None
+                self._on_ping(slot, ref)
+            else:
+                slot.play_ref = None
+                self._on_play(slot, ref)
+
+    def poll_weights(self) -> bool:
+        """Put the weights of a new ``latest`` in the object store; True if new."""
+        import ray
+
+        if not self.latest.exists():
+            return False
+        try:
+            if self.weights is not None and read_manifest(self.latest).sha256 == \
+                    self.weights.sha256:
+                return False
+            manifest, data = read_verified(self.latest, observation_spec("muzero"))
+        except CheckpointError as exc:  # mid-save or unusable: keep the previous weights
+            logger.warning("not sending %s: %s", self.latest, exc)
+            return False
+        counters = manifest.state.get("counters", {}) if isinstance(manifest.state, dict) else {}
+        self._weights_box = [ray.put(data)]
+        self.weights = Weights(manifest.sha256, manifest.timesteps,
+                               int(counters.get("episodes", 0)), dict(manifest.pinned),
+                               f"{self.run}/{manifest.model_file}")
+        logger.info("sending %s @ %d timesteps to %d actor(s)", manifest.model_file,
+                    manifest.timesteps, len(self.slots))
+        return True
+
+    def refresh_nodes(self) -> list[Node]:
+        """Read the nodes and their free CPUs (raises ClusterUnavailable if the head is
+        gone)."""
+        self.nodes = nodes()
+        if not any(n.alive for n in self.nodes):
+            raise ClusterUnavailable("the cluster has no live node")
+        return self.nodes
+
+    def _on_ping(self, slot: ActorSlot, ref: Any) -> None:
+        import ray
+
+        try:
+            who: Identity = ray.get(ref)
+        except ray.exceptions.ActorDiedError as exc:
+            self._died(slot, exc)
+            return
+        except ray.exceptions.RayError as exc:  # restarting, or unreachable for now
+            if slot.state == "RUNNING":
+                slot.state, slot.message = "STARTING", f"unreachable: {type(exc).__name__}"
+                self._publish(slot)
+            return
+        now = self.clock()
+        if slot.pid is not None and who.pid != slot.pid:
+            slot.restarts += 1
+            slot.started = now
+            logger.warning("%s restarted by Ray on %s (pid %d -> %d)", slot.name, who.node,
+                           slot.pid, who.pid)
+            self.store.event("warning", "actor-restarted",
+                             f"{slot.name} restarted by Ray on {who.node} (pid {slot.pid} -> "
+                             f"{who.pid})", {"node": who.node, "pid": who.pid,
+                                             "restarts": slot.restarts}, source=slot.name)
+        changed = (slot.state, slot.pid, slot.node) != ("RUNNING", who.pid, who.node)
+        slot.pid, slot.node, slot.host, slot.heard = who.pid, who.node, who.host, now
+        slot.state, slot.message = "RUNNING", ""
+        if changed:
+            self._publish(slot)
+        self.store.heartbeat(slot.name, who.pid, slot.episodes, who.node, who.host, now)
+
+    def _on_play(self, slot: ActorSlot, ref: Any) -> None:
+        import ray
+
+        try:
+            result: PlayResult = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:  # the actor's own error (a bad pin…)
+            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+            if self.weights is not None and self._blocked != self.weights.sha256:
+                self._blocked = self.weights.sha256
+                logger.error("%s: not playing %s: %s", slot.name, self.weights.label, cause)
+                self.store.event("error", "collector",
+                                 f"not playing {self.weights.label}: {cause}", {},
+                                 source=slot.name)
+            return
+        except ray.exceptions.ActorDiedError as exc:
+            self._died(slot, exc)
+            return
+        except ray.exceptions.RayError as exc:  # lost with its actor beyond the retries
+            logger.warning("%s: batch lost (%s); playing again", slot.name, type(exc).__name__)
+            return
+        self._take(slot, result)
+
+    def _take(self, slot: ActorSlot, result: PlayResult) -> None:
+        now = self.clock()
+        slot.first_batch = slot.first_batch or slot.started or now
+        slot.steps += result.steps
+        episodes = slot.episodes + len(result.episodes)
+        elapsed = max(now - slot.first_batch, 1e-9)
+        metrics = {"selfplay/episodes": float(episodes),
+                   "selfplay/episodes_per_hour": (episodes - slot.base) * 3600.0 / elapsed,
+                   "selfplay/steps_per_s": slot.steps / elapsed,
+                   "selfplay/checkpoint_timesteps": float(result.checkpoint_timesteps),
+                   **{f"selfplay/{k.split('/')[-1]}": v for k, v in result.stats.items()}}
+        if self.store.record(result, metrics, episodes):
+            slot.episodes = episodes
+        slot.heard = now
+        self.store.heartbeat(slot.name, result.pid, slot.episodes, result.node,
+                             slot.host or result.node, now)
+
+    def _died(self, slot: ActorSlot, exc: Exception) -> None:
+        """Ray gave up on the actor (its restarts spent): place a new one."""
+        logger.error("%s died for good (%s): placing a new actor", slot.name,
+                     str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        self.store.event("warning", "actor-died",
+                         f"{slot.name} died on {slot.node or '?'}: placing a new actor",
+                         {"node": slot.node}, source=slot.name)
+        slot.restarts += 1
+        slot.pid = None
+        self._place(slot)
+
+    def _publish(self, slot: ActorSlot) -> None:
+        self.store.actor_row(slot.name, slot.state, slot.pid, slot.node, slot.restarts,
+                             self.cfg.supervisor.heartbeat_timeout, slot.message,
+                             slot.started)
+
+    # ------------------------------------------------------------------ commands
+    def restart(self, name: str) -> str:
+        """Kill the actor ``name``; Ray restarts it (``r`` on its row).
+
+        Raises:
+            ValueError: no actor of that name.
+        """
+        import ray
+
+        slot = self.slots.get(name)
+        if slot is None:
+            raise ValueError(f"no actor {name!r} (actors: {', '.join(self.slots) or 'none'})")
+        ray.kill(slot.handle, no_restart=False)
+        slot.state, slot.message = "STARTING", "restart requested"
+        self._publish(slot)
+        return f"{name}: killed on {slot.node or '?'}; Ray restarts it"
+
+    def info(self) -> dict[str, Any]:
+        """The driver's heartbeat info: nodes, free CPUs, actors."""
+        return {"backend": "ray", "nodes": [n.as_dict() for n in self.nodes],
+                "free_cpus": sum(n.free_cpus for n in self.nodes if n.alive),
+                "cpus": sum(n.cpus for n in self.nodes if n.alive),
+                "actors": {s.name: s.node for s in self.slots.values()},
+                "weights": self.weights.label if self.weights else ""}
+
+    def close(self) -> None:
+        """Kill every actor and mark its row STOPPED."""
+        import ray
+
+        for slot in self.slots.values():
+            try:
+                ray.kill(slot.handle, no_restart=True)
+            except Exception:  # the head may be gone already
+                logger.debug("could not kill %s", slot.name, exc_info=True)
+            slot.state, slot.pid, slot.message = "STOPPED", None, "driver stopped"
+            try:
+                self._publish(slot)
+            except Exception:
+                logger.exception("could not record %s as STOPPED", slot.name)

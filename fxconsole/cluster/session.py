@@ -1,0 +1,132 @@
+"""Joining (or starting) a Ray cluster with this project's hygiene.
+
+Usage stats off; the dashboard off unless ``cluster.dashboard``; Ray's session files in
+the workspace (``data/ray``; its unix sockets need a short path, so an over-long one
+falls back to a per-workspace folder under the system's temp dir); the address logged
+without credentials; a token (``RAY_AUTH_TOKEN``) read by Ray from the environment and
+never logged here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fxconsole.config import ClusterConfig
+
+logger = logging.getLogger(__name__)
+
+SOCKET_PATH_ROOM = 60  # Ray appends ~50 characters to its temp dir; unix sockets: 107
+_USERINFO = re.compile(r"(?<=://)[^/@]*@")
+
+
+class ClusterUnavailable(RuntimeError):
+    """The cluster cannot be reached (no head at the address, or the head was lost)."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node of the cluster as the driver sees it."""
+
+    node_id: str
+    ip: str
+    host: str
+    alive: bool
+    cpus: float
+    free_cpus: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (the driver's heartbeat info, ``status --json``)."""
+        return {"node_id": self.node_id, "ip": self.ip, "host": self.host,
+                "alive": self.alive, "cpus": self.cpus, "free_cpus": self.free_cpus}
+
+
+def redact(address: str) -> str:
+    """An address fit for a log: without ``user:secret@``."""
+    return _USERINFO.sub("***@", address)
+
+
+def ray_temp_dir(data_dir: Path) -> Path:
+    """Where Ray keeps its session files: ``data/ray``, or a short per-workspace folder
+    when that path would make Ray's socket paths too long."""
+    inside = data_dir / "ray"
+    if len(str(inside.resolve())) <= 107 - SOCKET_PATH_ROOM:
+        return inside
+    digest = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:10]
+    return Path(tempfile.gettempdir()) / f"fxray-{digest}"
+
+
+def hygiene_env(temp_dir: Path) -> dict[str, str]:
+    """Environment for this process and the Ray processes it starts."""
+    return {"RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": str(temp_dir),
+            "RAY_DISABLE_IMPORT_WARNING": "1", "RAY_DEDUP_LOGS": "0"}
+
+
+def connect(cfg: ClusterConfig, data_dir: Path, namespace: str) -> str:
+    """``ray.init`` per ``cluster.address``; returns the address joined (redacted).
+
+    Raises:
+        ClusterUnavailable: no cluster answers at the address.
+    """
+    import ray
+
+    temp_dir = ray_temp_dir(data_dir)
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.update(hygiene_env(temp_dir))
+    kwargs: dict[str, Any] = {"namespace": namespace, "logging_level": logging.WARNING,
+                              "log_to_driver": False, "configure_logging": False}
+    if cfg.address:
+        kwargs["address"] = cfg.address
+    else:  # a private one-host cluster that lives as long as this driver
+        kwargs.update(include_dashboard=cfg.dashboard, _temp_dir=str(temp_dir))
+    try:
+        ray.init(**kwargs)
+    except (ConnectionError, RuntimeError, TimeoutError) as exc:
+        raise ClusterUnavailable(
+            f"no Ray cluster at {redact(cfg.address or 'a private one')}: "
+            f"{redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
+    joined = cfg.address or "private"
+    logger.info("joined Ray cluster %s (namespace %s)", redact(joined), namespace)
+    return redact(joined)
+
+
+def nodes() -> list[Node]:
+    """The cluster's nodes with their CPUs and free CPUs.
+
+    Raises:
+        ClusterUnavailable: the head does not answer.
+    """
+    import ray
+
+    try:
+        listed = ray.nodes()
+        free = _free_by_node()
+    except Exception as exc:  # the GCS is gone: Ray raises several kinds
+        raise ClusterUnavailable(f"the cluster's head does not answer: {exc}") from None
+    out = []
+    for n in listed:
+        cpus = float(n.get("Resources", {}).get("CPU", 0.0))
+        node_id = str(n.get("NodeID", ""))
+        out.append(Node(node_id, str(n.get("NodeManagerAddress", "")),
+                        str(n.get("NodeManagerHostname", "")), bool(n.get("Alive")), cpus,
+                        free.get(node_id, 0.0) if n.get("Alive") else 0.0))
+    return out
+
+
+def _free_by_node() -> dict[str, float]:
+    """Free CPUs per node id (Ray's per-node available resources)."""
+    from ray._private import state
+
+    try:
+        per_node = state.available_resources_per_node()
+    except Exception:  # an API change: report none rather than fail the driver
+        logger.debug("no per-node resources from this Ray", exc_info=True)
+        return {}
+    return {str(k): float(v.get("CPU", 0.0)) for k, v in per_node.items()}

@@ -1,0 +1,130 @@
+"""What the driver writes: actor rows, heartbeats, episodes, metrics, shards, events.
+
+Every write of a task's results is keyed by its task id (the ``cluster_tasks`` table,
+created here; the shard file is named by it): a task Ray retried, or a result written
+twice, is written once. Heartbeat times are the driver's clock: an actor's heartbeat is
+the last time the driver heard from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from fxconsole.agents.muzero.shards import REPLAY_DIR, SUFFIX
+from fxconsole.cluster.actor import PlayResult
+from fxconsole.fsutil import atomic_write
+from fxconsole.sqlitetx import immediate as transaction
+from fxconsole.sqlitetx import dumps_json
+
+logger = logging.getLogger(__name__)
+
+TASKS_TABLE = """
+CREATE TABLE IF NOT EXISTS cluster_tasks (
+    task_id TEXT PRIMARY KEY,
+    run TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    ts REAL NOT NULL,
+    episodes INTEGER NOT NULL
+)
+"""
+TASKS_KEEP_SECONDS = 7 * 86400.0
+SOURCE = "collect"  # a local collector's source
+ROLE = "collector"
+
+
+class ClusterStore:
+    """The driver's writes into one workspace's run folder and console database."""
+
+    def __init__(self, conn: sqlite3.Connection, run: str, checkpoints_dir: Path,
+                 driver: str = "cluster", clock: Callable[[], float] = time.time) -> None:
+        self.conn = conn
+        self.run = run
+        self.replay_dir = checkpoints_dir / run / REPLAY_DIR
+        self.driver = driver
+        self.clock = clock
+        with transaction(conn):
+            conn.execute(TASKS_TABLE)
+
+    def actor_row(self, name: str, state: str, pid: int | None, node: str, restarts: int,
+                  heartbeat_timeout: float, message: str = "", started: float | None = None
+                  ) -> None:
+        """Upsert the actor's ``workers`` row (role ``collector``; its node in the message
+        and the heartbeat's info)."""
+        now = self.clock()
+        stopped = now if state in ("STOPPED", "EXITED", "FATAL") else None
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO workers (name, role, state, pid, started, stopped, restarts,"
+                " heartbeat_timeout, message, updated) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(name) DO UPDATE SET role=excluded.role, state=excluded.state,"
+                " pid=excluded.pid, started=COALESCE(excluded.started, workers.started),"
+                " stopped=excluded.stopped, restarts=excluded.restarts,"
+                " heartbeat_timeout=excluded.heartbeat_timeout, message=excluded.message,"
+                " updated=excluded.updated",
+                (name, ROLE, state, pid, started, stopped, restarts, heartbeat_timeout,
+                 f"ray actor on {node or '?'}" + (f": {message}" if message else ""), now))
+
+    def heartbeat(self, name: str, pid: int, step: int, node: str, host: str,
+                  ts: float | None = None) -> None:
+        """The actor's heartbeat row, stamped with the driver's clock."""
+        info = {"node": node, "host": host, "backend": "ray", "driver": self.driver}
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO heartbeats (worker, ts, pid, step, info) VALUES (?,?,?,?,?)"
+                " ON CONFLICT(worker) DO UPDATE SET ts=excluded.ts, pid=excluded.pid,"
+                " step=excluded.step, info=excluded.info",
+                (name, self.clock() if ts is None else ts, pid, step, dumps_json(info)))
+
+    def record(self, result: PlayResult, metrics: Mapping[str, float], step: int) -> bool:
+        """Write a task's shard, episodes and metrics once; False if already written."""
+        now = self.clock()
+        if result.shard:  # the file first: a crash before the commit rewrites the same name
+            self.replay_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.replay_dir / f"{result.task_id}{SUFFIX}", result.shard)
+        with transaction(self.conn):
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO cluster_tasks (task_id, run, worker, ts, episodes)"
+                " VALUES (?,?,?,?,?)",
+                (result.task_id, self.run, result.actor, now, len(result.episodes)))
+            if cur.rowcount == 0:
+                logger.info("task %s was written before: skipped", result.task_id)
+                return False
+            self.conn.executemany(
+                "INSERT INTO episodes (ts, run, worker, source, reward, trades, pips, length)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                [(now, self.run, result.actor, SOURCE, e.reward, e.trades, e.pips, e.length)
+                 for e in result.episodes])
+            self.conn.executemany(
+                "INSERT INTO metrics (ts, run, worker, key, step, value) VALUES (?,?,?,?,?,?)",
+                [(now, self.run, result.actor, k, int(step), float(v))
+                 for k, v in metrics.items()])
+        return True
+
+    def event(self, level: str, kind: str, message: str,
+              data: Mapping[str, Any] | None = None, source: str | None = None) -> None:
+        """An ``events`` row (the source defaults to the driver)."""
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO events (ts, level, source, kind, message, data)"
+                " VALUES (?,?,?,?,?,?)",
+                (self.clock(), level, source or self.driver, kind, message,
+                 dumps_json(dict(data or {}))))
+
+    def played_before(self, name: str) -> int:
+        """Episodes an actor of this name wrote for the run (a restarted driver goes on)."""
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(episodes), 0) FROM cluster_tasks WHERE run = ? AND worker = ?",
+            (self.run, name)).fetchone()
+        return int(row[0])
+
+    def prune_tasks(self) -> int:
+        """Forget task ids older than a week (a retry comes within minutes)."""
+        with transaction(self.conn):
+            cur = self.conn.execute("DELETE FROM cluster_tasks WHERE ts < ?",
+                                    (self.clock() - TASKS_KEEP_SECONDS,))
+        return cur.rowcount

@@ -1,0 +1,63 @@
+"""The cluster worker: the Ray driver of ``cluster.backend = "ray"`` (issue 15).
+
+Its own process under the supervisor, never the UI's or the supervisor's: it joins the
+cluster (:mod:`fxconsole.cluster.session`), places the collector actors and writes what
+they return (:class:`fxconsole.cluster.driver.ClusterDriver`), and obeys
+``restart-actor`` (the console's ``r`` on an actor's row, forwarded by the supervisor).
+When the cluster's head cannot be reached or is lost it records a ``cluster-lost`` event
+and exits with 69 (``EX_UNAVAILABLE``): the supervisor restarts it under its crash policy
+and, with ``cluster.fallback_local``, starts local collectors meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from fxconsole.cluster.driver import ClusterDriver
+from fxconsole.cluster.session import ClusterUnavailable, connect
+from fxconsole.cluster.store import ClusterStore
+from fxconsole.ops.runtime import WorkerRuntime
+from fxconsole.trading.market_data import load_market_data
+
+logger = logging.getLogger(__name__)
+
+EX_UNAVAILABLE = 69
+
+
+def main(rt: WorkerRuntime) -> None:
+    """Join, place the actors, then loop until told to stop; exit 69 if the head is lost."""
+    cfg = rt.config
+    store = ClusterStore(rt.conn, rt.run, rt.workspace.checkpoints_dir, driver=rt.name)
+    driver = ClusterDriver(cfg, rt.workspace, rt.run, store)  # checks train.agent first
+    rt.beat(0, {"backend": "ray", "state": "joining"}, force=True)
+    try:
+        address = connect(cfg.cluster, rt.workspace.data_dir, f"fxconsole-{rt.run}")
+        market = load_market_data(rt.workspace.market_db, cfg.data.symbol, cfg.data.timeframe)
+        driver.start(market)
+        store.prune_tasks()
+        rt.handlers["restart-actor"] = lambda args: driver.restart(str(args["worker"]))
+        store.event("info", "cluster-joined",
+                    f"joined Ray cluster {address}: {len(driver.nodes)} node(s), "
+                    f"{len(driver.slots)} collector actor(s)", driver.info())
+        while not rt.stop.is_set():
+            driver.step(wait=0.5)
+            rt.beat(sum(s.episodes for s in driver.slots.values()),
+                    {**driver.info(), "address": address})
+    except ClusterUnavailable as exc:
+        logger.error("%s", exc)
+        store.event("error", "cluster-lost", f"Ray cluster unavailable: {exc}", {})
+        _shutdown(driver)
+        sys.exit(EX_UNAVAILABLE)
+    _shutdown(driver)
+    logger.info("cluster driver stopped; its actors are gone")
+
+
+def _shutdown(driver: ClusterDriver) -> None:
+    import ray
+
+    driver.close()
+    try:
+        ray.shutdown()
+    except Exception:  # the head may be gone
+        logger.debug("ray.shutdown failed", exc_info=True)
