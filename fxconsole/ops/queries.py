@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from fxconsole.numfmt import finite_or_none
 from fxconsole.ops.commands import COLUMNS as COMMAND_COLUMNS
 from fxconsole.ops.commands import Command
 from fxconsole.trading.metrics import trade_metrics
@@ -72,13 +73,14 @@ class TradeRow:
 
 @dataclass(frozen=True)
 class TradeStats:
-    """Expectancy and win rate (SPEC §6) of a run's last ``window`` trades."""
+    """Expectancy and win rate (SPEC §6) of a run's last ``window`` trades (``None``:
+    undefined, e.g. without trades)."""
 
     run: str
     trades: int
-    expectancy: float
-    win_rate: float
-    sqn: float
+    expectancy: float | None
+    win_rate: float | None
+    sqn: float | None
     total_pips: float
 
 
@@ -222,7 +224,8 @@ def trade_stats(
         f"SELECT pips FROM trades{where} AND pips IS NOT NULL ORDER BY id DESC LIMIT ?",
         (*params, window))]
     m = trade_metrics(pips)
-    return TradeStats(run, m.trades, m.expectancy, m.win_rate, m.sqn, m.total_pips)
+    return TradeStats(run, m.trades, finite_or_none(m.expectancy), finite_or_none(m.win_rate),
+                      finite_or_none(m.sqn), m.total_pips)
 
 
 def checkpoints(conn: sqlite3.Connection, run: str | None = None) -> list[CheckpointRow]:

@@ -93,8 +93,9 @@ def test_trades_and_their_stats(db: sqlite3.Connection) -> None:
     assert stats.trades == 4
     assert stats.expectancy == pytest.approx((20 - 5 + 0 + 30) / 4)
     assert (stats.win_rate, stats.total_pips) == (0.5, 45.0)
-    assert queries.trade_stats(db, "other", window=10) == TradeStats("other", 0, 0.0, 0.0, 0.0,
-                                                                     0.0)
+    # no trades: expectancy, win rate and SQN are undefined (issue 17 #10)
+    assert queries.trade_stats(db, "other", window=10) == TradeStats("other", 0, None, None,
+                                                                     None, 0.0)
 
 
 def test_workers_with_their_heartbeats(db: sqlite3.Connection) -> None:
