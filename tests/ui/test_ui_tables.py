@@ -7,10 +7,11 @@ from typing import Any
 
 from ui_support import SHA, T0, Store, screen_text, wait_for
 
+from fxconsole.ops.commands import enqueue
 from fxconsole.ui.app import FxConsoleApp
 from fxconsole.ui.screens.detail import DetailScreen
 from fxconsole.ui.widgets.checkpoints_table import CheckpointsTable
-from fxconsole.ui.widgets.events import EventsTable
+from fxconsole.ui.widgets.events import CommandsTable, EventsTable
 from fxconsole.ui.widgets.workers_table import WorkersTable
 
 MakeApp = Callable[..., FxConsoleApp]
@@ -190,3 +191,23 @@ async def test_detail_view_scrolls_to_its_end_at_80x24(make_app: MakeApp, store:
         assert "Worker validator" in screen_text(app)  # the title stays
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, DetailScreen), what="closed")
+
+
+async def test_enter_on_a_command_shows_its_whole_result_and_args(make_app: MakeApp,
+                                                                  store: Store) -> None:
+    command_id = enqueue(store.conn, "live", "deploy", {"checkpoint": "main/models/x.zip"},
+                         issued_by="ui", clock=lambda: T0 - 30)
+    store.finish(command_id, False, "refused: " + "not validated on the test split " * 4)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("6")
+        table = app.screen.query_one(CommandsTable)
+        await wait_for(pilot, lambda: table.row_count == 1, what="the command")
+        await pilot.click("#commands-table", offset=(2, 1))  # highlight, then open
+        await pilot.press("enter")
+        await detail_open(pilot)
+        text = " ".join(screen_text(app).split())
+        assert f"Command {command_id}: deploy → live" in text and "failed" in text
+        assert "not validated on the test split " * 3 in text + " "
+        assert '"checkpoint": "main/models/x.zip"' in text

@@ -1,4 +1,4 @@
-"""Detail views: a worker, an event, a checkpoint or a trade, opened with enter on its
+"""Detail views: a worker, an event, a command, a checkpoint or a trade, opened with enter on its
 table row (k9s's "describe"); esc or q closes.
 
 The view reads what it needs in a thread worker (:mod:`fxconsole.ui.reads`), then draws
@@ -22,6 +22,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
+from fxconsole.ops.commands import Command
 from fxconsole.ops.queries import EventRow, TradeRow
 from fxconsole.ops.schema import SchemaError
 from fxconsole.ui import reads
@@ -138,6 +139,13 @@ def event_screen(app: Any, event: EventRow) -> DetailScreen[Any]:
     _, now, tz = _app_context(app)
     return DetailScreen(f"Event {event.id}: {event.source} {event.kind}", lambda: event,
                         lambda e: render.event_detail(e, now, tz))
+
+
+def command_screen(app: Any, command: Command) -> DetailScreen[Any]:
+    """The detail view of one command: its whole result and arguments."""
+    _, now, tz = _app_context(app)
+    return DetailScreen(f"Command {command.id}: {command.verb} → {command.target}",
+                        lambda: command, lambda c: render.command_detail(c, now, tz))
 
 
 def checkpoint_screen(app: Any, view: CheckpointView) -> DetailScreen[Any]:

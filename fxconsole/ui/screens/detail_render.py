@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fxconsole import numfmt
+from fxconsole.ops.commands import Command
 from fxconsole.ops.queries import EventRow, TradeRow, ValidationRow
 from fxconsole.ui import format as fmt
 from fxconsole.ui.data import CheckpointView
@@ -146,6 +147,22 @@ def event_detail(e: EventRow, now: float, tz: str = "UTC") -> RenderableType:
                 ("source", e.source), ("kind", e.kind), ("id", str(e.id))]),
         section("Message"), Text(e.message),
         section("Data"), pretty_json(e.data) if e.data else Text("none", style="dim"),
+    )
+
+
+# -- a command -------------------------------------------------------------------------
+
+
+def command_detail(c: Command, now: float, tz: str = "UTC") -> RenderableType:
+    """Who asked what of whom, how it ended, and its arguments."""
+    return Group(
+        fields([("command", f"#{c.id}: {c.verb} → {c.target}"),
+                ("issued", f"{when(c.created, tz)} ({fmt.age(now - c.created)} ago) by "
+                           f"{c.issued_by or DASH}"),
+                ("state", Text(c.state, style="bold")),
+                ("updated", when(c.updated, tz))]),
+        section("Result"), Text(c.result or "none yet", style="" if c.result else "dim"),
+        section("Arguments"), pretty_json(c.args) if c.args else Text("none", style="dim"),
     )
 
 

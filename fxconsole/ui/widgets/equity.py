@@ -52,6 +52,8 @@ def pnl_text(data: reads.LivePnL) -> Text:
 
 def equity_block(data: reads.LivePnL, width: int) -> RenderableType:
     """The caption and the chart of cumulative live pips (a dash without trades)."""
+    if not data.total_trades:
+        return Text("equity: no live trades yet", style="dim")
     shown = max(0, len(data.curve) - 1)  # the curve starts before the first trade
     caption = Text(f"equity: cumulative live pips {numfmt.signed(data.total_pips, 1)} over "
                    f"{numfmt.count(data.total_trades)} trades"

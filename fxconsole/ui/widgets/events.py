@@ -1,7 +1,8 @@
 """Alerts (events) and the command audit trail.
 
 Both tables sort by any column (``o``/``O``, or a click on a header) and search (``/``);
-enter on an event opens its detail view (the whole message and its data)."""
+enter on an event or a command opens its detail view (the whole message and its data;
+the whole result and the arguments)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from textual.widgets import Label
 
 from fxconsole.ui import format as fmt
 from fxconsole.ui.data import ConsoleSnapshot
-from fxconsole.ui.screens.detail import event_screen
+from fxconsole.ui.screens.detail import command_screen, event_screen
 from fxconsole.ui.tables import Row
 from fxconsole.ui.widgets.common import plain, themed
 from fxconsole.ui.widgets.sortable import SearchableTable
@@ -40,9 +41,16 @@ class EventsTable(SearchableTable):
 
 
 class CommandsTable(SearchableTable):
-    """The newest commands and their outcomes."""
+    """The newest commands and their outcomes; enter opens one."""
 
     COLUMNS = tuple((c, c) for c in COMMAND_COLUMNS)
+    snapshot: ConsoleSnapshot | None = None
+
+    def detail(self, key: str) -> Screen[Any] | None:
+        """The command's detail view."""
+        command = next((c for c in self.snapshot.commands if str(c.id) == key), None) \
+            if self.snapshot else None
+        return None if command is None else command_screen(self.app, command)
 
 
 class EventsPanel(Vertical):
@@ -69,7 +77,9 @@ class EventsPanel(Vertical):
                             plain(e.source), plain(e.kind), plain(e.message)),
                 (now - e.ts, LEVEL_RANK.get(e.level, 3), e.source, e.kind, e.message))
             for e in snap.events])
-        self.query_one(CommandsTable).show_rows([
+        commands = self.query_one(CommandsTable)
+        commands.snapshot = snap
+        commands.show_rows([
             Row(str(c.id), (plain(str(c.id)), plain(fmt.age(now - c.created)),
                             plain(c.issued_by), plain(c.target), plain(c.verb),
                             plain(_args(c.args)), themed(self.app, c.state), plain(c.result)),
