@@ -15,8 +15,9 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 from textual import work
+from textual.geometry import Size
 from textual.reactive import var
-from textual.widgets import Static
+from textual.widget import Widget
 
 from fxconsole import numfmt
 from fxconsole.ops.schema import SchemaError
@@ -67,8 +68,12 @@ def equity_block(data: reads.LivePnL, width: int) -> RenderableType:
     return Group(caption, Text("\n".join(lines), no_wrap=True))
 
 
-class LiveEquity(Static):
-    """Live P/L by trading day and the equity curve (a snapshot tells it when to read)."""
+class LiveEquity(Widget):
+    """Live P/L by trading day and the equity curve (a snapshot tells it when to read).
+
+    The chart is drawn for the width the widget has when it renders (and its height
+    measured for the width it is given), so it never depends on when the read ends.
+    """
 
     DEFAULT_CSS = """
     LiveEquity {
@@ -81,7 +86,7 @@ class LiveEquity(Static):
 
     def __init__(self, *, id: str | None = None) -> None:
         """Nothing read yet."""
-        super().__init__(Text("P/L: reading…", style="dim"), id=id)
+        super().__init__(id=id)
         self.data: reads.LivePnL | None = None
         self._read_key: tuple[Any, ...] | None = None
 
@@ -110,14 +115,21 @@ class LiveEquity(Static):
 
     def _show(self, data: reads.LivePnL) -> None:
         self.data = data
-        self._draw()
+        self.refresh(layout=True)
 
-    def on_resize(self) -> None:
-        """Fit the chart to the new width."""
-        self._draw()
-
-    def _draw(self) -> None:
+    def content(self, width: int) -> RenderableType:
+        """What the widget shows at ``width`` columns."""
         if self.data is None:
-            return
-        width = max(0, self.size.width - 2)
-        self.update(Group(pnl_text(self.data), equity_block(self.data, width)))
+            return Text("P/L: reading…", style="dim")
+        return Group(pnl_text(self.data), equity_block(self.data, width))
+
+    def render(self) -> RenderableType:
+        """The P/L and the chart for the current width."""
+        return self.content(self.content_size.width)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """The lines :meth:`content` takes at ``width``."""
+        console = self.app.console
+        return len(console.render_lines(self.content(width),
+                                        console.options.update_width(max(1, width)),
+                                        pad=False))
