@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 READ_SECONDS = 0.5  # 2 Hz: the slowest the issue allows, and half the CPU of 5 Hz
 READ_BUSY_TIMEOUT = 2.0
+TOAST_REPAINT_DELAY = 0.5  # seconds after a toast's timeout (its removal takes a moment)
 SEVERITY: dict[str, SeverityLevel] = {"info": "information", "warning": "warning",
                                       "error": "error"}
 
@@ -117,6 +118,26 @@ class FxConsoleApp(App[str | None]):
         self._wake.set()
         self._commands.put(None)
         super().exit(result, return_code, message)
+
+    # -- notifications ---------------------------------------------------------------
+
+    def notify(
+        self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+        timeout: float | None = None, markup: bool = True,
+    ) -> None:
+        """Show a toast, and repaint the screen once it has expired: a toast over a panel
+        that did not change meanwhile left its lines painted there (a ghost) until
+        something else repainted them."""
+        super().notify(message, title=title, severity=severity, timeout=timeout,
+                       markup=markup)
+        expires = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
+        self.set_timer(expires + TOAST_REPAINT_DELAY, self._repaint_after_toast,
+                       name="repaint after a toast")
+
+    def _repaint_after_toast(self) -> None:
+        """Repaint every line of the screen (what a toast covered included)."""
+        self.screen.refresh(layout=True)
+        self.refresh(repaint=True)
 
     # -- reading ---------------------------------------------------------------------
 

@@ -66,13 +66,14 @@ def decision_bars(decisions: list[Mapping[str, Any]], tz_name: str) -> list[str]
 
 def decisions_title(decisions: list[Mapping[str, Any]], tz_name: str, taken: float,
                     replay: bool) -> str:
-    """``Last decisions · bar times UTC · ◆ new trading day (17:00 New York)``, saying
-    when the bars are a replay of stored ones, and of which year."""
+    """``Last decisions (bar times UTC) · REPLAY 2023 · ◆ day roll 17:00 New York``: the
+    zone of the bar times, whether the bars are a replay of stored ones (and of which
+    year), and the mark of a trading day's first bar."""
     at = next((t for t in (parse_iso(d.get("bar_ts")) for d in decisions) if t), None)
-    title = f"Last decisions · bar times {zone_label(tz_name, taken)}"
+    title = f"Last decisions (bar times {zone_label(tz_name, taken)})"
     if replay and at is not None:
-        title += f" · REPLAY of {at.year} bars"
-    return title + f" · {ROLL_MARK} new trading day (17:00 New York)"
+        title += f" · REPLAY {at.year}"
+    return title + f" · {ROLL_MARK} day roll 17:00 New York"
 
 
 class LivePanel(VerticalScroll):

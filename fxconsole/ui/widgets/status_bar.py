@@ -59,7 +59,7 @@ class StatusBar(Static):
         now = self.clock()
         text = Text(" ")
         text.append_text(banner(self.app, live_where(snap, config),
-                                wide=self.size.width >= WIDE_COLUMNS))
+                                wide=self.app.size.width >= WIDE_COLUMNS))
         text.append(" ")
         up = sum(w.row.state == "RUNNING" for w in snap.workers)
         stale = snap.stale_age(now)
