@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 
 from fxconsole.market.fxcalendar import new_york_offset_ns, week_open_ns
 from fxconsole.timeutil import NS_PER_DAY, NS_PER_HOUR, NS_PER_SECOND
@@ -19,23 +20,30 @@ from fxconsole.timeutil import NS_PER_DAY, NS_PER_HOUR, NS_PER_SECOND
 ROLL_HOUR = 17  # New York
 
 
-def _ns(ts: float) -> np.ndarray:
-    return np.array([round(ts * NS_PER_SECOND)], dtype=np.int64)
+def _ns(ts: Sequence[float]) -> npt.NDArray[np.int64]:
+    return np.round(np.asarray(ts, dtype=np.float64) * NS_PER_SECOND).astype(np.int64)
 
 
-def trading_day_start(ts: float) -> float:
-    """The 17:00 New York at or before ``ts`` (UNIX seconds), in UNIX seconds."""
+def trading_day_starts(ts: Sequence[float]) -> list[float]:
+    """The 17:00 New York at or before each ``ts`` (UNIX seconds), in UNIX seconds."""
+    if not len(ts):
+        return []
     stamp = _ns(ts)
     local = stamp + new_york_offset_ns(stamp)
     roll = ROLL_HOUR * NS_PER_HOUR
     local_start = (local - roll) // NS_PER_DAY * NS_PER_DAY + roll
     guess = local_start - new_york_offset_ns(stamp)
-    return float((local_start - new_york_offset_ns(guess))[0]) / NS_PER_SECOND
+    return [float(x) / NS_PER_SECOND for x in local_start - new_york_offset_ns(guess)]
+
+
+def trading_day_start(ts: float) -> float:
+    """The 17:00 New York at or before ``ts`` (UNIX seconds), in UNIX seconds."""
+    return trading_day_starts([ts])[0]
 
 
 def trading_week_start(ts: float) -> float:
     """The Sunday 17:00 New York at or before ``ts`` (UNIX seconds), in UNIX seconds."""
-    return float(week_open_ns(_ns(ts))[0]) / NS_PER_SECOND
+    return float(week_open_ns(_ns([ts]))[0]) / NS_PER_SECOND
 
 
 def trading_day_label(day_start: float) -> str:
@@ -75,14 +83,14 @@ def pnl(closed: Sequence[tuple[float, float]], now: float) -> PnL:
     today_start = trading_day_start(now)
     week_start = trading_week_start(now)
     days: dict[float, list[float]] = {}
-    week: list[float] = []
-    for ts, pips in closed:
-        if week_start <= ts <= now:
-            week.append(pips)
-            days.setdefault(trading_day_start(ts), []).append(pips)
+    week = [(ts, pips) for ts, pips in closed if week_start <= ts <= now]
+    for start, (_, pips) in zip(trading_day_starts([ts for ts, _ in week]), week,
+                                strict=True):
+        days.setdefault(start, []).append(pips)
     by_day = tuple(DayPnL(start, len(p), sum(p)) for start, p in sorted(days.items()))
     today = days.get(today_start, [])
-    return PnL(DayPnL(today_start, len(today), sum(today)), len(week), sum(week), by_day)
+    return PnL(DayPnL(today_start, len(today), sum(today)), len(week),
+               sum(p for _, p in week), by_day)
 
 
 def equity_curve(pips: Sequence[float], total: float | None = None) -> list[float]:
