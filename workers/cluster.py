@@ -12,7 +12,9 @@ and, with ``cluster.fallback_local``, starts local collectors meanwhile.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from types import FrameType
 
 from fxconsole.cluster.driver import ClusterDriver
 from fxconsole.cluster.session import ClusterUnavailable, connect
@@ -33,6 +35,7 @@ def main(rt: WorkerRuntime) -> None:
     rt.beat(0, {"backend": "ray", "state": "joining"}, force=True)
     try:
         address = connect(cfg.cluster, rt.workspace.data_dir, f"fxconsole-{rt.run}")
+        _obey_signals(rt)  # ray.init installed its own SIGTERM handler (it exits 15)
         market = load_market_data(rt.workspace.market_db, cfg.data.symbol, cfg.data.timeframe)
         driver.start(market)
         store.prune_tasks()
@@ -51,6 +54,16 @@ def main(rt: WorkerRuntime) -> None:
         sys.exit(EX_UNAVAILABLE)
     _shutdown(driver)
     logger.info("cluster driver stopped; its actors are gone")
+
+
+def _obey_signals(rt: WorkerRuntime) -> None:
+    """SIGTERM and SIGINT set the stop flag again: the driver then stops its actors."""
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        logger.info("signal %d: stopping the actors, then exiting", signum)
+        rt.stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
 
 def _shutdown(driver: ClusterDriver) -> None:

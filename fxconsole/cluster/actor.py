@@ -69,6 +69,7 @@ class Identity:
     actor: str
     pid: int
     node: str
+    node_id: str
     host: str
     loaded: str  # sha256 of the weights it holds ("" before the first batch)
     at: float  # the actor's own clock: informative only, ages use the driver's
@@ -82,6 +83,16 @@ def node_ip() -> str:
         return str(ray.util.get_node_ip_address())
     except Exception:  # outside a Ray worker, or an old Ray
         return socket.gethostname()
+
+
+def node_id() -> str:
+    """Ray's id of this process's node ("" outside Ray)."""
+    try:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+    except Exception:  # outside a Ray worker
+        return ""
 
 
 class CollectorActor:
@@ -108,13 +119,13 @@ class CollectorActor:
         self.episodes_base = 0
         self.timesteps = 0
         self.played = 0
-        self.node = node_ip()
+        self.node, self.node_id = node_ip(), node_id()
         logger.info("%s: actor up on %s, pid %d", name, self.node, os.getpid())
 
     def identity(self) -> Identity:
         """Who and where this actor is (answered between self-play steps too)."""
-        return Identity(self.name, os.getpid(), self.node, socket.gethostname(), self.loaded,
-                        time.time())
+        return Identity(self.name, os.getpid(), self.node, self.node_id, socket.gethostname(),
+                        self.loaded, time.time())
 
     def _load(self, weights: Weights, box: list[Any]) -> None:
         """Take new weights: fetch their bytes, rebuild or update the player.

@@ -45,6 +45,7 @@ class ActorSlot:
     state: str = "STARTING"
     pid: int | None = None
     node: str = ""
+    node_id: str = ""
     host: str = ""
     restarts: int = 0
     started: float | None = None
@@ -213,10 +214,12 @@ class ClusterDriver:
                                              "restarts": slot.restarts}, source=slot.name)
         changed = (slot.state, slot.pid, slot.node) != ("RUNNING", who.pid, who.node)
         slot.pid, slot.node, slot.host, slot.heard = who.pid, who.node, who.host, now
+        slot.node_id = who.node_id
         slot.state, slot.message = "RUNNING", ""
         if changed:
             self._publish(slot)
-        self.store.heartbeat(slot.name, who.pid, slot.episodes, who.node, who.host, now)
+        self.store.heartbeat(slot.name, who.pid, slot.episodes, who.node, who.host, now,
+                             who.node_id)
 
     def _on_play(self, slot: ActorSlot, ref: Any) -> None:
         import ray
@@ -255,7 +258,7 @@ class ClusterDriver:
             slot.episodes = episodes
         slot.heard = now
         self.store.heartbeat(slot.name, result.pid, slot.episodes, result.node,
-                             slot.host or result.node, now)
+                             slot.host or result.node, now, slot.node_id)
 
     def _died(self, slot: ActorSlot, exc: Exception) -> None:
         """Ray gave up on the actor (its restarts spent): place a new one."""

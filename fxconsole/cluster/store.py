@@ -18,8 +18,8 @@ from typing import Any
 from fxconsole.agents.muzero.shards import REPLAY_DIR, SUFFIX
 from fxconsole.cluster.actor import PlayResult
 from fxconsole.fsutil import atomic_write
-from fxconsole.sqlitetx import immediate as transaction
 from fxconsole.sqlitetx import dumps_json
+from fxconsole.sqlitetx import immediate as transaction
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +70,10 @@ class ClusterStore:
                  f"ray actor on {node or '?'}" + (f": {message}" if message else ""), now))
 
     def heartbeat(self, name: str, pid: int, step: int, node: str, host: str,
-                  ts: float | None = None) -> None:
+                  ts: float | None = None, node_id: str = "") -> None:
         """The actor's heartbeat row, stamped with the driver's clock."""
-        info = {"node": node, "host": host, "backend": "ray", "driver": self.driver}
+        info = {"node": node, "node_id": node_id, "host": host, "backend": "ray",
+                "driver": self.driver}
         with transaction(self.conn):
             self.conn.execute(
                 "INSERT INTO heartbeats (worker, ts, pid, step, info) VALUES (?,?,?,?,?)"

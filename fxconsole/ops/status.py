@@ -10,6 +10,7 @@ such workers as UNKNOWN, with the dead supervisor's pid noted.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -174,13 +175,14 @@ def node_of(w: queries.WorkerRow) -> str:
 
 def cluster(conn: sqlite3.Connection) -> dict[str, Any] | None:
     """The Ray cluster as its driver last saw it (nodes, CPUs, free CPUs), if one runs."""
-    for w in queries.workers(conn):
-        info = w.heartbeat_info or {}
-        if w.role == "cluster" and "nodes" in info:
-            return {"nodes": info.get("nodes", []), "cpus": info.get("cpus"),
-                    "free_cpus": info.get("free_cpus"), "address": info.get("address", ""),
-                    "seen": w.heartbeat_ts}
-    return None
+    row = conn.execute("SELECT ts, info FROM heartbeats WHERE json_type(info, '$.nodes') ="
+                       " 'array' ORDER BY ts DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    info = json.loads(row[1])
+    return {"nodes": info.get("nodes", []), "cpus": info.get("cpus"),
+            "free_cpus": info.get("free_cpus"), "address": info.get("address", ""),
+            "seen": row[0]}
 
 
 def best_validation(conn: sqlite3.Connection, run: str,
