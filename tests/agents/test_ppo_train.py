@@ -209,4 +209,4 @@ def test_cli_train_as_a_real_process(workspace: Workspace) -> None:
     zero = subprocess.run([str(entry), "--workspace", str(workspace.root), "train",
                            "--duration", "0"], env=env, capture_output=True, text=True,
                           timeout=300)
-    assert zero.returncode == 1 and "--duration 0.0: must be" in zero.stderr
+    assert zero.returncode == 2 and "--duration 0.0: must be" in zero.stderr  # usage error

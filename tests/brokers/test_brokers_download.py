@@ -259,7 +259,8 @@ def test_errors_are_one_clear_line(oanda_env: FakeV20, tmp_path: Path,
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     ws = workspace(tmp_path / "ws")
-    assert download(ws, *args) == 1
+    usage = message.startswith("--")  # a bad option value is a usage error: exit 2
+    assert download(ws, *args) == (2 if usage else 1)
     captured = capsys.readouterr()
     err = captured.err.strip()
     assert message in err and err.startswith("fxconsole: error:") and "\n" not in err
