@@ -389,7 +389,7 @@ async def test_the_footer_shows_the_keys_of_the_panel(make_app: MakeApp) -> None
             assert app.screen.query_one(TabbedContent).active == panel
             # the footer repaints after the switch: wait until it shows this panel's key
             footers[panel] = await wait_for(
-                pilot, lambda: footer_of(app) if shown in footer_of(app) else None,
+                pilot, lambda shown=shown: footer_of(app) if shown in footer_of(app) else None,
                 what=f"{shown!r} in the {panel} footer")
             await pilot.press("tab")
         assert app.screen.query_one(TabbedContent).active == "workers"
