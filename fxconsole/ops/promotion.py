@@ -201,7 +201,7 @@ def _point_best(conn: sqlite3.Connection, store: RunCheckpoints, m: Manifest,
     """Point ``best`` at the highest validation SQN with ``min_trades`` (SPEC §6); True if
     that is ``m``. Call under the run lock."""
     rows = [r for r in stage_rows(conn, m.run, "validation").values()
-            if r.trades >= min_trades]
+            if r.trades >= min_trades and r.sqn is not None]  # None: SQN undefined
     by_sha = _manifests_by_sha(store)
     rows = [r for r in rows if r.sha256 in by_sha]  # models gone: cannot be pointed at
     if not rows:

@@ -83,3 +83,18 @@ def test_identity_prefers_a_periodic_or_manual_manifest(ws: Workspace) -> None: 
     named, named_path = immutable_identity(checkpoints, pointer, path)
     assert named.tag == saved.tag and named_path.name == f"{saved.tag}.json"
     assert immutable_identity(checkpoints, saved, named_path) == (saved, named_path)
+
+
+def test_a_pin_left_by_a_killed_validator_is_released_at_start(ws: Workspace) -> None:  # noqa: F811
+    import threading
+
+    from workers import validator
+
+    (saved,) = save_checkpoints(ws, "main", [0])
+    run_dir = ws.checkpoints_dir / "main"
+    RunCheckpoints(run_dir).point(PIN_TAG, saved)  # the validator died holding it
+    rt = Runtime(ws)
+    rt.run, rt.handlers, rt.stop = "main", {}, threading.Event()  # type: ignore[attr-defined]
+    rt.stop.set()  # type: ignore[attr-defined]
+    validator.main(rt)  # type: ignore[arg-type]
+    assert not (run_dir / f"{PIN_TAG}.json").exists()
