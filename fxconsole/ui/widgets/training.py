@@ -26,10 +26,11 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def rollback_note(snap: ConsoleSnapshot) -> str:
-    """`` · ⟲ rolled back to 750,000`` when the series had a rollback (else empty)."""
+    """`` (⟲ rolled back to 750,000)`` when the series had a rollback (else empty)."""
     if not snap.rollbacks:
         return ""
-    return f" · {ROLLBACK_MARK} rolled back to " + ", ".join(f"{s:,}" for s in snap.rollbacks)
+    return f" ({ROLLBACK_MARK} rolled back to " + ", ".join(
+        f"{s:,}" for s in snap.rollbacks) + ")"
 
 
 def stats_table(snap: ConsoleSnapshot) -> Table:
@@ -99,9 +100,10 @@ def milestone_table(snap: ConsoleSnapshot, rows: int = TABLE_ROWS) -> Table:
     exp = dict(snap.series.get("rollout/expectancy", ()))
     win = dict(snap.series.get("rollout/win_rate", ()))
     steps = sorted(set(exp) | set(win))
-    picked = sorted({steps[round(i * (len(steps) - 1) / max(rows - 1, 1))]
-                     for i in range(rows)} | {s for s in snap.rollbacks if s in exp or s in win}
-                    ) if steps else []
+    marks = {s for s in snap.rollbacks if s in exp or s in win}
+    even = max(rows - len(marks), 2)  # the rows stay within ``rows``
+    picked = sorted({steps[round(i * (len(steps) - 1) / max(even - 1, 1))]
+                     for i in range(even)} | marks) if steps else []
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("timesteps", justify="right")
     table.add_column("win rate", justify="right")
@@ -147,8 +149,8 @@ class TrainingPanel(Vertical):
                 chart.data = values
             text = f"{title}: no data yet"
             if series:
-                text = (f"{title} over timesteps {series[0][0]:,}–{series[-1][0]:,} · "
-                        f"min {show(min(values))} max {show(max(values))} "
-                        f"last {show(values[-1])}{rollback_note(snap)}")
+                text = (f"{title}{rollback_note(snap)} over timesteps {series[0][0]:,}–"
+                        f"{series[-1][0]:,} · min {show(min(values))} max "
+                        f"{show(max(values))} last {show(values[-1])}")
             self.query_one(f"#{name}-label", Label).update(text, layout=False)
         update_static(self.query_one("#training-table", Static), milestone_table(snap))
