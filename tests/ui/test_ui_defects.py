@@ -327,3 +327,18 @@ def test_snapshot_kill_switch_dialog(snap_compare: Callable[..., bool], store: S
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+# -- speed: the console process never loads the market store's libraries ----------------
+
+def test_the_console_imports_no_duckdb_pyarrow_or_pandas() -> None:
+    import subprocess
+    import sys
+
+    code = ("import pkgutil, sys, importlib, fxconsole.ui, fxconsole.cli, fxconsole.cli.ui_cmd\n"
+            "for m in pkgutil.walk_packages(fxconsole.ui.__path__, 'fxconsole.ui.'):\n"
+            "    importlib.import_module(m.name)\n"
+            "print(sorted({'duckdb', 'pyarrow', 'pandas', 'numba', 'torch'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.strip()
+    assert out == "[]"
