@@ -3,21 +3,26 @@
 # where fxconsole is not installed, reads data/console.sqlite with the sqlite3 shell.
 #
 #   ./monitor.sh [WORKSPACE] [SECONDS]      (defaults: the current folder, 5 s)
+#
+# SECONDS = 0 prints once and exits; MONITOR_SQLITE=1 uses the sqlite3 view even where
+# fxconsole is installed.
 set -u
 ws=${1:-${FXCONSOLE_WORKSPACE:-$PWD}}
 every=${2:-5}
 db="$ws/data/console.sqlite"
 here=$(cd "$(dirname "$0")" && pwd)
 fx=""
-for candidate in "$here/.venv/bin/fxconsole" "$(command -v fxconsole 2>/dev/null)"; do
-  if [ -n "$candidate" ] && [ -x "$candidate" ]; then fx=$candidate; break; fi
-done
+if [ "${MONITOR_SQLITE:-0}" != 1 ]; then
+  for candidate in "$here/.venv/bin/fxconsole" "$(command -v fxconsole 2>/dev/null)"; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ]; then fx=$candidate; break; fi
+  done
+fi
 
 show_supervisor() {
   # the lock file names its holder; a pid that is gone means the supervisor was killed
   # without stopping its workers (`fxconsole status` decides the same with the flock)
   local pid
-  pid=$(tr -dc '0-9' < "$ws/data/supervisor.lock" 2>/dev/null)
+  pid=$({ tr -dc '0-9' < "$ws/data/supervisor.lock"; } 2>/dev/null)
   if [ -z "$pid" ]; then echo "supervisor not running"
   elif kill -0 "$pid" 2>/dev/null; then echo "supervisor pid $pid"
   else echo "SUPERVISOR DOWN (pid $pid gone): worker states below are stale"; fi
@@ -54,14 +59,19 @@ show_sqlite() {
       ORDER BY ts DESC LIMIT 8;"
 }
 
-trap 'exit 0' INT TERM
-while true; do
-  clear
-  printf 'fxconsole monitor — %s — every %ss (Ctrl-C to quit)\n\n' "$(date '+%F %T')" "$every"
+show() {
   if [ -n "$fx" ]; then
     "$fx" --workspace "$ws" status || true
   else
     show_sqlite || true
   fi
+}
+
+if [ "$every" = 0 ]; then show; exit 0; fi
+trap 'exit 0' INT TERM
+while true; do
+  clear
+  printf 'fxconsole monitor — %s — every %ss (Ctrl-C to quit)\n\n' "$(date '+%F %T')" "$every"
+  show
   sleep "$every"
 done
