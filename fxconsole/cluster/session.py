@@ -1,8 +1,9 @@
 """Joining (or starting) a Ray cluster with this project's hygiene.
 
-Usage stats off; the dashboard off unless ``cluster.dashboard``; Ray's session files in
-the workspace (``data/ray``; its unix sockets need a short path, so an over-long one
-falls back to a per-workspace folder under the system's temp dir); the address logged
+Usage stats off; the dashboard off unless ``cluster.dashboard``; a private cluster's
+session files in the workspace (``data/ray``; its unix sockets need a short path, so an
+over-long one falls back to a per-workspace folder under the system's temp dir; a cluster
+of ``ray start`` keeps them where it was told, ``--temp-dir``); the address logged
 without credentials; a token (``RAY_AUTH_TOKEN``) read by Ray from the environment and
 never logged here.
 """
@@ -62,10 +63,12 @@ def ray_temp_dir(data_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"fxray-{digest}"
 
 
-def hygiene_env(temp_dir: Path) -> dict[str, str]:
-    """Environment for this process and the Ray processes it starts."""
-    return {"RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": str(temp_dir),
-            "RAY_DISABLE_IMPORT_WARNING": "1", "RAY_DEDUP_LOGS": "0"}
+def hygiene_env(temp_dir: Path | None) -> dict[str, str]:
+    """Environment for this process and the Ray processes it starts (``RAY_TMPDIR`` only
+    for a private cluster's ``temp_dir``)."""
+    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DISABLE_IMPORT_WARNING": "1",
+           "RAY_DEDUP_LOGS": "0"}
+    return env if temp_dir is None else {**env, "RAY_TMPDIR": str(temp_dir)}
 
 
 def connect(cfg: ClusterConfig, data_dir: Path, namespace: str) -> str:
@@ -76,14 +79,15 @@ def connect(cfg: ClusterConfig, data_dir: Path, namespace: str) -> str:
     """
     import ray
 
-    temp_dir = ray_temp_dir(data_dir)
-    temp_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.update(hygiene_env(temp_dir))
     kwargs: dict[str, Any] = {"namespace": namespace, "logging_level": logging.WARNING,
                               "log_to_driver": False, "configure_logging": False}
-    if cfg.address:
-        kwargs["address"] = cfg.address
+    if cfg.address:  # a cluster of `ray start`: its session files are where it keeps them
+        os.environ.update(hygiene_env(None))
+        kwargs["address"] = cfg.address  # "auto" reads the address `ray start` wrote
     else:  # a private one-host cluster that lives as long as this driver
+        temp_dir = ray_temp_dir(data_dir)
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        os.environ.update(hygiene_env(temp_dir))
         kwargs.update(include_dashboard=cfg.dashboard, _temp_dir=str(temp_dir))
     try:
         ray.init(**kwargs)

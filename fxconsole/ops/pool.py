@@ -46,6 +46,7 @@ WORKSPACE_SECONDS = 3.0  # how often the supervisor checks its workspace still e
 
 
 CLUSTER = "cluster"  # the Ray driver's worker name (cluster.backend = "ray")
+CLUSTER_STOPWAIT = 30.0  # seconds the driver gets to stop its actors and Ray
 
 
 def fallback_names(cfg: Config) -> list[str]:
@@ -82,7 +83,10 @@ def program_specs(cfg: Config, ws: Workspace, run: str,
             argv=(sys.executable, "-m", "workers", role, "--workspace", str(ws.root),
                   "--name", name, "--run", run,
                   "--config", str(config_path or ws.config_file)),
-            startsecs=s.startsecs, startretries=s.startretries, stopwaitsecs=s.stopwaitsecs,
+            startsecs=s.startsecs, startretries=s.startretries,
+            # the Ray driver stops its actors (and a private cluster) before it exits
+            stopwaitsecs=max(s.stopwaitsecs, CLUSTER_STOPWAIT) if role == "cluster"
+            else s.stopwaitsecs,
             heartbeat_timeout=s.heartbeat_timeout, log_file=ws.logs_dir / f"{name}.out",
             crash_limit=s.crash_limit, crash_window=s.crash_window,
             fatal_exit_codes=FATAL_EXIT_CODES, cwd=ws.root,
