@@ -54,8 +54,8 @@ def busy_second(ws: Workspace, writers: dict[str, MetricsWriter], step: int) -> 
     move), live's figures and a closed trade now and then, an alert every 30 s, and two
     lines in each worker's log (the log pane follows the selected one)."""
     second = step // 1000
-    writers["trainer"].write(step, {"rollout/expectancy": (second % 17) / 4 - 2,
-                                    "rollout/win_rate": 0.4 + (second % 11) / 100,
+    # (not rollout/expectancy: the latency probe writes that one)
+    writers["trainer"].write(step, {"rollout/win_rate": 0.4 + (second % 11) / 100,
                                     "rollout/avg_win": 12.0, "rollout/avg_loss": -8.0})
     writers["live"].write(step, {"live/position": second % 3 - 1, "live/realised_pips": second,
                                  "live/unrealised_pips": (second % 7) - 3.0,

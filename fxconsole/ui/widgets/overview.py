@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
@@ -20,6 +22,7 @@ BARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 40
 ALERTS = 5
 AGE_SECONDS = 10  # redraw at least this often, for the ages shown
+FIGURE_SECONDS = 2.0  # redraw for moving figures alone at most this often
 
 
 def spark(values: Sequence[float], width: int = SPARK_WIDTH) -> str:
@@ -42,11 +45,21 @@ class Overview(VerticalScroll):
         yield Static(id="overview-body")
 
     def watch_snapshot(self, snap: ConsoleSnapshot | None) -> None:
-        """Redraw (only while shown: it is hidden on narrow terminals)."""
-        if snap is not None and self.display and changed(self, (
-                snap.metrics, snap.series, snap.best_sqn, snap.validation,
-                [w.row.state for w in snap.workers], snap.events, snap.taken // AGE_SECONDS)):
-            update_static(self.query_one("#overview-body", Static), self._body(snap))
+        """Redraw (only while shown: it is hidden on narrow terminals): at once when a
+        verdict, a worker's state or the alerts change, and when only the training and
+        live figures moved, at most every :data:`FIGURE_SECONDS` (they move every second
+        on a busy system, and each redraw repaints the screen)."""
+        if snap is None or not self.display:
+            return
+        now = time.monotonic()
+        events = changed(self, (snap.validation, [w.row.state for w in snap.workers],
+                                snap.events, snap.taken // AGE_SECONDS))
+        figures = (snap.metrics, snap.series, snap.best_sqn)
+        if not events and (getattr(self, "_figures", None) == figures
+                           or now - getattr(self, "_drawn_at", -math.inf) < FIGURE_SECONDS):
+            return
+        self._figures, self._drawn_at = figures, now
+        update_static(self.query_one("#overview-body", Static), self._body(snap))
 
     def _body(self, snap: ConsoleSnapshot) -> Group:
         parts: list[RenderableType] = [Text("Training", style="bold"), stats_table(snap)]

@@ -5,6 +5,7 @@ the time in the console's zone."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,12 +21,15 @@ from fxconsole.ui.data import ConsoleSnapshot
 from fxconsole.ui.where import LIVE, PAPER, Where, clock, where
 from fxconsole.ui.widgets.common import changed, themed
 
+TICK_SECONDS = 1.5  # redraw by itself only when snapshots have stopped this long
 WIDE_COLUMNS = 120  # from here the banner also says what paper replays
 MODE_MEANING = {PAPER: "success", LIVE: "error"}  # PRACTICE: warning
 
 
 class StatusBar(Static):
-    """Redrawn on each snapshot and once a second (so ages keep moving if reads stall)."""
+    """Redrawn on each snapshot, and once a second while no snapshot comes (so ages keep
+    moving if reads stall; a tick of its own besides the snapshots' would paint the
+    screen once more each second)."""
 
     snapshot: var[ConsoleSnapshot | None] = var(None)
     error: var[str] = var("")
@@ -37,11 +41,17 @@ class StatusBar(Static):
 
     def on_mount(self) -> None:
         """Keep the age current."""
-        self.set_interval(1.0, self._redraw)
+        self._last_snapshot = time.monotonic()
+        self.set_interval(1.0, self._tick)
 
     def watch_snapshot(self) -> None:
         """Redraw."""
+        self._last_snapshot = time.monotonic()
         self._redraw()
+
+    def _tick(self) -> None:
+        if time.monotonic() - self._last_snapshot >= TICK_SECONDS:
+            self._redraw()
 
     def watch_error(self) -> None:
         """Redraw."""
