@@ -107,9 +107,11 @@ class CollectorActor:
             market: the store's market data (resolved from the object store by Ray).
             seed: the self-play RNG's seed (mixed with the pid: a restart plays anew).
         """
+        import numba
         import torch
 
         torch.set_num_threads(cfg.train.torch_threads)
+        numba.set_num_threads(1)  # as a local collector: one core per actor
         self.name = name
         self.cfg = cfg
         self.market = market

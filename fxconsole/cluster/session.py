@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import re
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,7 @@ def connect(cfg: ClusterConfig, data_dir: Path, namespace: str) -> str:
     kwargs: dict[str, Any] = {"namespace": namespace, "logging_level": logging.WARNING,
                               "log_to_driver": False, "configure_logging": False}
     if cfg.address:  # a cluster of `ray start`: its session files are where it keeps them
+        check_reachable(cfg.address)
         os.environ.update(hygiene_env(None))
         kwargs["address"] = cfg.address  # "auto" reads the address `ray start` wrote
     else:  # a private one-host cluster that lives as long as this driver
@@ -99,6 +101,23 @@ def connect(cfg: ClusterConfig, data_dir: Path, namespace: str) -> str:
     joined = cfg.address or "private"
     logger.info("joined Ray cluster %s (namespace %s)", redact(joined), namespace)
     return redact(joined)
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a ``HOST:PORT`` whose head does not accept connections: Ray's own
+    client would end this process from native code instead of raising.
+
+    Raises:
+        ClusterUnavailable: nothing listens there.
+    """
+    hostport = address.split("://", 1)[-1].rsplit("@", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():  # "auto", or a form this check does not know
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ClusterUnavailable(f"no Ray head answers at {redact(address)}: {exc}") from None
 
 
 def nodes() -> list[Node]:

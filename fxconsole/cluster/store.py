@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from fxconsole.agents.muzero.shards import REPLAY_DIR, SUFFIX
 from fxconsole.cluster.actor import PlayResult
 from fxconsole.fsutil import atomic_write
 from fxconsole.sqlitetx import dumps_json
@@ -33,6 +32,10 @@ CREATE TABLE IF NOT EXISTS cluster_tasks (
 )
 """
 TASKS_KEEP_SECONDS = 7 * 86400.0
+# fxconsole.agents.muzero.shards' folder and suffix (importing it would load torch into
+# the driver, ~180 MB it never uses; a test checks they agree)
+REPLAY_DIR = "replay"
+SUFFIX = ".npz"
 SOURCE = "collect"  # a local collector's source
 ROLE = "collector"
 

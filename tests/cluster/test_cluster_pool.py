@@ -101,6 +101,13 @@ def test_a_task_written_twice_is_written_once(pool: Pool, tmp_path: Path) -> Non
         "collector-1-a-1.npz", "collector-1-a-2.npz"]
 
 
+def test_the_driver_writes_shards_where_the_trainer_reads_them() -> None:
+    from fxconsole.agents.muzero import shards
+    from fxconsole.cluster import store
+
+    assert (store.REPLAY_DIR, store.SUFFIX) == (shards.REPLAY_DIR, shards.SUFFIX)
+
+
 def test_session_hygiene(tmp_path: Path) -> None:
     assert redact("ray://user:s3cret@head:10001") == "ray://***@head:10001"
     assert redact("10.0.0.1:6379") == "10.0.0.1:6379"
