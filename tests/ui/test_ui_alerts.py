@@ -111,3 +111,22 @@ def test_snapshot_overview_alerts(snap_compare: Callable[..., bool],
         await pilot.pause(0.2)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=settle)
+
+
+async def test_key_a_on_the_events_panel_acknowledges_the_selected_alert(store: Store) -> None:
+    app = FxConsoleApp(store.ws, Config(), clock=lambda: T0, probe=fake_probe, interval=0.25)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.snapshot is not None, what="the first snapshot")
+        await pilot.press("6")
+        table = app.screen.query_one("#events-table")
+        await wait_for(pilot, lambda: table.row_count >= 3, what="the events")
+        newest, older = app.snapshot.alerts[:2]
+        keys = table.shown_keys
+        table.move_cursor(row=keys.index(str(older.id)))  # not the newest alert
+        table.focus()
+        await pilot.pause(0.1)
+        await pilot.press("a")
+        rows = await wait_for(pilot, lambda: ack_rows(store), what="the acknowledgement")
+        assert f'"event":{older.id}' in rows[0][1].replace(" ", "")
+        await wait_for(pilot, lambda: [a.id for a in app.snapshot.alerts] == [newest.id],
+                       what="only the newest left")

@@ -34,6 +34,7 @@ from fxconsole.ui.widgets.live import LivePanel
 from fxconsole.ui.widgets.log_view import LogView
 from fxconsole.ui.widgets.overview import Overview
 from fxconsole.ui.widgets.sortable import HELP_KEYS as TABLE_KEYS
+from fxconsole.ui.widgets.sortable import SortableTable
 from fxconsole.ui.widgets.status_bar import StatusBar
 from fxconsole.ui.widgets.trades import TradesPanel
 from fxconsole.ui.widgets.training import TrainingPanel
@@ -82,7 +83,7 @@ class MainScreen(Screen[None]):
         Binding("K", "kill_switch", "Kill switch", tooltip="Live: kill switch on/off"),
         Binding("X", "flatten", "Flatten", tooltip="Live: close the open position"),
         Binding("a", "acknowledge", "Ack alert",
-                tooltip="Acknowledge the newest active alert"),
+                tooltip="Acknowledge the selected (Events) or newest alert"),
         Binding("slash", "filter_logs", "Filter", key_display="/",
                 tooltip="Show only the log lines containing a text"),
         Binding("l", "toggle_log", "Log", tooltip="Move between the workers table and the log"),
@@ -344,12 +345,17 @@ class MainScreen(Screen[None]):
         self.app.push_screen(CheckpointPicker(title, checkpoints, highlight), picked)
 
     def action_acknowledge(self) -> None:
-        """Acknowledge the newest active alert (recorded as an event, so it stays so)."""
+        """Acknowledge the active alert under the Events table's cursor, else the newest
+        active alert (recorded as an event, so it stays acknowledged)."""
         alerts = self.snapshot.alerts if self.snapshot else []
         if not alerts:
             self.notify("No active alert.", timeout=3)
             return
-        alert = alerts[0]
+        selected = None
+        if self.panel == "events":
+            key = self.query_one("#events-table", SortableTable).cursor_key
+            selected = next((a for a in alerts if str(a.id) == key), None)
+        alert = selected or alerts[0]
         self.fx_app.acknowledge(alert)
         self.notify(f"{alert.source}: {alert.message}", title="Acknowledged", timeout=3)
 
