@@ -114,3 +114,24 @@ def test_session_hygiene(tmp_path: Path) -> None:
     assert ray_temp_dir(Path("/w/data")) == Path("/w/data/ray")  # inside the workspace
     deep = tmp_path / ("x" * 80) / "data"
     assert len(str(ray_temp_dir(deep))) < 47 and ray_temp_dir(deep) == ray_temp_dir(deep)
+
+
+@pytest.mark.parametrize(("info", "probed"), [
+    ({"node": "10.0.0.7", "backend": "ray"}, False),  # its pid is on another machine
+    ({}, True),
+])
+def test_the_console_measures_only_local_processes(info: dict[str, str], probed: bool) -> None:
+    from fxconsole.ops.queries import WorkerRow
+    from fxconsole.ui.data import _worker_view
+
+    asked: list[int] = []
+
+    def probe(pid: int) -> tuple[float | None, int | None]:
+        asked.append(pid)
+        return 5.0, 1000
+
+    row = WorkerRow("collector-1", "collector", "RUNNING", 42, 1.0, None, 0, None, 60.0,
+                    "", 2.0, 2.0, 3, info)
+    view = _worker_view(row, probe)
+    assert (asked == [42]) is probed
+    assert (view.rss_bytes == 1000) is probed
