@@ -148,7 +148,11 @@ class ClusterDriver:
         if not refs:
             time.sleep(wait)
             return
-        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=wait)
+        # back as soon as one is ready (a finished batch is resubmitted at once), with
+        # every other one ready by then
+        ready, rest = ray.wait(list(refs), num_returns=1, timeout=wait)
+        if ready and rest:
+            ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
         for ref in ready:
             slot, kind = refs[ref]
             if kind == "ping":
