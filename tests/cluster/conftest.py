@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -11,13 +13,13 @@ from cluster_support import NODE, RAY_ENV  # isort: skip
 
 
 @pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def ray_cluster() -> Iterator[str]:
     """A head and one more node, one CPU each; yields the head's address."""
     from ray.cluster_utils import Cluster
 
-    temp = tmp_path_factory.mktemp("ray")  # short: Ray's socket paths must fit 107 chars
+    temp = tempfile.mkdtemp(prefix="fxr")  # short: Ray's socket paths must fit 107 chars
     saved = {k: os.environ.get(k) for k in (*RAY_ENV, "RAY_TMPDIR")}
-    os.environ.update(RAY_ENV, RAY_TMPDIR=str(temp))
+    os.environ.update(RAY_ENV, RAY_TMPDIR=temp)
     cluster = Cluster(initialize_head=True, head_node_args=dict(NODE))
     try:
         cluster.add_node(**NODE)
@@ -25,6 +27,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield str(cluster.address)
     finally:
         cluster.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
