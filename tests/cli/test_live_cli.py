@@ -288,7 +288,8 @@ def test_the_worker_on_oanda_deploys_only_validated_or_forced_checkpoints(
         assert level == "error"
         assert message.startswith("not trading the deployed checkpoint: checkpoint buyer")
         assert "is not validated (never validated)" in message
-        ctl = ["--workspace", str(oanda_ws), "ctl", "deploy", "buyer/latest"]
+        # the live worker runs alone here, without a supervisor: --queue leaves it the command
+        ctl = ["--workspace", str(oanda_ws), "ctl", "deploy", "buyer/latest", "--queue"]
         assert main(ctl) == 1
         out = one_line(capsys.readouterr().out)
         assert "deploy → live: failed: checkpoint buyer @ 1,000" in out
