@@ -5,14 +5,17 @@ and ``validated`` from the recorded verdicts."""
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
-from fxconsole import numfmt
 from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError, Manifest, read_manifest
-from fxconsole.ops.promotion import ValidationOutcome, validate_and_promote
+from fxconsole.ops.promotion import (
+    ValidationOutcome,
+    validate_and_promote,
+    validation_event,
+    validation_metrics,
+)
 from fxconsole.ops.runtime import WorkerRuntime
 from fxconsole.ops.validations import validated_shas
 
@@ -125,24 +128,7 @@ def _enqueue(asked: list[str], args: dict[str, Any]) -> str:
 def record(rt: WorkerRuntime, out: ValidationOutcome) -> None:
     """Metrics and an event of a validation (its rows are recorded by the promotion)."""
     r = out.report
-    p, ck = r["policy"], r["checkpoint"]
-    nan = math.nan  # an undefined figure (null in the report) is written as NULL
-    rt.writer.write(ck["timesteps"], {
-        "val/sqn": nan if p["sqn"] is None else p["sqn"],
-        "val/expectancy": nan if p["expectancy"] is None else p["expectancy"],
-        "val/win_rate": nan if p["win_rate"] is None else p["win_rate"],
-        "val/trades": float(p["trades"]),
-        "val/dsr": nan if r["deflated"]["dsr"] is None else r["deflated"]["dsr"],
-        "val/validated": float(r["verdict"]["validated"])})
-    v = r["verdict"]
-    verdict = ("VALIDATED" if v["validated"] else "passed validation, failed the test exam"
-               if v["validation_passed"] else "not validated")
-    best = " (new best)" if out.best else ""
-    rt.writer.event("info", "validation",
-                    f"{ck['run']} @ {numfmt.count(ck['timesteps'])} ({ck['tag']}, "
-                    f"{ck['model_file']}): {verdict}, SQN {numfmt.signed(p['sqn'])}, "
-                    f"expectancy {numfmt.signed(p['expectancy'])} pips, DSR "
-                    f"{numfmt.num(r['deflated']['dsr'], 2)}{best}",
-                    {"report": r["files"], "validated": bool(v["validated"]),
-                     "tag": ck["tag"], "model_file": ck["model_file"],
-                     "sha256": ck["sha256"], "timesteps": ck["timesteps"]})
+    rt.writer.write(r["checkpoint"]["timesteps"], validation_metrics(r))
+    message, data = validation_event(r, out.best)
+    rt.writer.event("info", "validation", message, data)
+

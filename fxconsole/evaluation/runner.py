@@ -53,6 +53,52 @@ class LoadedCheckpoint:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class CheckpointContext:
+    """What playing a checkpoint as pinned needs besides its model and bars: the config it
+    plays (its pinned env parameters in place), its pin, the series it trades and notes.
+    Pure: built from the manifest alone, so a process without the workspace (a Ray
+    validator actor) and one without the model (the driver) build the same one."""
+
+    path: Path
+    manifest: Manifest
+    config: Config
+    pin: Pin | None
+    symbol: str
+    timeframe: str
+    notes: list[str] = field(default_factory=list)
+
+
+def checkpoint_context(path: Path, manifest: Manifest, cfg: Config) -> CheckpointContext:
+    """The pinned context of a checkpoint (SPEC §6.1), from its manifest and ``cfg``.
+
+    Raises:
+        CheckpointError: an unreadable pin.
+    """
+    try:
+        pin = pin_of(manifest.pinned, str(path))
+    except PinError as exc:
+        raise CheckpointError(str(exc)) from None
+    data_cfg = manifest.config.get("data", {})
+    symbol = pin.symbol if pin else data_cfg.get("symbol", cfg.data.symbol)
+    timeframe = pin.timeframe if pin else data_cfg.get("timeframe", cfg.data.timeframe)
+    if pin is None:
+        return CheckpointContext(path, manifest, _trained_env(cfg, manifest), None, symbol,
+                                 timeframe, [UNPINNED_NOTE])
+    notes = [f"{d} (the pinned value is used)" for d in pin_differences(cfg, pin)]
+    return CheckpointContext(path, manifest, pinned_config(cfg, pin), pin, symbol, timeframe,
+                             notes)
+
+
+def context_data(ctx: CheckpointContext, data: MarketData) -> MarketData:
+    """The bars a checkpoint plays: ``data`` (its series) split by its pin.
+
+    Raises:
+        PinError: the bars of its pinned windows changed.
+    """
+    return data if ctx.pin is None else pinned_data(data, ctx.pin)
+
+
 def load_checkpoint(spec: str, cfg: Config, ws: Workspace) -> LoadedCheckpoint:
     """Resolve, verify (hash and observation spec) and load a checkpoint's Policy, by the
     agent its manifest names (PPO plays torch-free through its exported actor), with the
@@ -65,20 +111,10 @@ def load_checkpoint(spec: str, cfg: Config, ws: Workspace) -> LoadedCheckpoint:
     """
     path = resolve_checkpoint(spec, ws.checkpoints_dir)
     manifest, policy = load_policy(path)
-    try:
-        pin = pin_of(manifest.pinned, str(path))
-    except PinError as exc:
-        raise CheckpointError(str(exc)) from None
-    data_cfg = manifest.config.get("data", {})
-    symbol = pin.symbol if pin else data_cfg.get("symbol", cfg.data.symbol)
-    timeframe = pin.timeframe if pin else data_cfg.get("timeframe", cfg.data.timeframe)
-    data = load_market_data(ws.market_db, symbol, timeframe)
-    if pin is None:
-        return LoadedCheckpoint(path, manifest, policy, data, _trained_env(cfg, manifest),
-                                None, [UNPINNED_NOTE])
-    notes = [f"{d} (the pinned value is used)" for d in pin_differences(cfg, pin)]
-    return LoadedCheckpoint(path, manifest, policy, pinned_data(data, pin),
-                            pinned_config(cfg, pin), pin, notes)
+    ctx = checkpoint_context(path, manifest, cfg)
+    data = load_market_data(ws.market_db, ctx.symbol, ctx.timeframe)
+    return LoadedCheckpoint(path, manifest, policy, context_data(ctx, data), ctx.config,
+                            ctx.pin, ctx.notes)
 
 
 def _trained_env(cfg: Config, manifest: Manifest) -> Config:
@@ -92,7 +128,7 @@ def _trained_env(cfg: Config, manifest: Manifest) -> Config:
     return dataclasses.replace(cfg, env=env)
 
 
-def default_report_dir(ckpt: LoadedCheckpoint, split: str) -> Path:
+def default_report_dir(ckpt: LoadedCheckpoint | CheckpointContext, split: str) -> Path:
     """``checkpoints/<run>/reports/<timesteps>-<sha>-<split>/``."""
     m = ckpt.manifest
     return ckpt.path.parent / "reports" / f"{m.timesteps:012d}-{m.sha256[:12]}-{split}"

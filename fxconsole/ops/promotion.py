@@ -17,18 +17,26 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fxconsole import numfmt
 from fxconsole.agents.checkpoints import MANUAL_PREFIX, POINTER_TAGS, RunCheckpoints
 from fxconsole.agents.manifest import CheckpointError, Manifest
 from fxconsole.config import Config
 from fxconsole.evaluation.deflated import DeflatedResult, deflated_sqn, k_and_variance
 from fxconsole.evaluation.report import write_report
-from fxconsole.evaluation.runner import LoadedCheckpoint, default_report_dir, load_checkpoint
+from fxconsole.evaluation.runner import (
+    CheckpointContext,
+    LoadedCheckpoint,
+    default_report_dir,
+    load_checkpoint,
+)
 from fxconsole.evaluation.validate import (
     Evaluation,
     Stage,
@@ -90,38 +98,93 @@ def validate_and_promote(
     loaded = time.perf_counter()
     ev = evaluate(ckpt.policy, ckpt.data, ckpt.config, "validation", runs, seed)
     evaluated = time.perf_counter()
-    m, rule = ckpt.manifest, ckpt.config.validation
-    period = timeframe_seconds(ckpt.data.timeframe)
-    store = RunCheckpoints(ckpt.path.parent)
-    folder = report_dir or default_report_dir(ckpt, "validation")
+    ctx = CheckpointContext(ckpt.path, ckpt.manifest, ckpt.config, ckpt.pin,
+                            ckpt.manifest.pinned.get("symbol", ""), ckpt.data.timeframe,
+                            ckpt.notes)
+
+    def examine() -> Evaluation:
+        return evaluate(ckpt.policy, ckpt.data, ckpt.config, "test", runs, seed, exam=True)
+
+    out = promote(conn, ctx, ev, examine, report_dir=report_dir, chart=chart,
+                  seconds={"load": round(loaded - started, 3),
+                           "evaluate": round(evaluated - loaded, 3)}, started=started)
+    return ValidationOutcome(ckpt, ev, out.report, out.files, out.best, out.validated)
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What :func:`promote` recorded and wrote."""
+
+    report: dict[str, Any]
+    files: dict[str, Path]
+    best: bool
+    validated: bool
+
+
+def needs_exam(conn: sqlite3.Connection, manifest: Manifest, ev: Evaluation,
+               config: Config) -> bool:
+    """Whether recording ``ev`` now would examine the checkpoint on the test split (it
+    passes validation and was never examined): a caller evaluating elsewhere (a Ray
+    validator actor) evaluates the test split first, then calls :func:`promote`."""
+    if not _judge(conn, manifest, ev, "validation", config.validation).verdict.validated:
+        return False
+    return conn.execute("SELECT 1 FROM validations WHERE run = ? AND sha256 = ?"
+                        " AND split = 'test' LIMIT 1",
+                        (manifest.run, manifest.sha256)).fetchone() is None
+
+
+def promote(conn: sqlite3.Connection, ctx: CheckpointContext, ev: Evaluation,
+            examine: Callable[[], Evaluation], *, report_dir: Path | None = None,
+            chart: bool = True, seconds: dict[str, float] | None = None,
+            started: float | None = None) -> Promotion:
+    """Record a validation evaluated already, examine (``examine()``, called at most once,
+    under the lock) if it passed and was never examined, point ``best`` and ``validated``,
+    write the report. The part the local validator and the Ray driver share: every write
+    happens here, in the caller's process.
+
+    Args:
+        conn: the console database.
+        ctx: the checkpoint's context (its manifest file must be in its run folder).
+        ev: its evaluation on the validation split.
+        examine: its evaluation on the test split (``ValueError``: not examined now).
+        report_dir: where the report goes (default: the run's reports folder).
+        chart: write chart.png.
+        seconds: timings to report (load, evaluate…).
+        started: ``time.perf_counter()`` at the start, for the total.
+    """
+    started = time.perf_counter() if started is None else started
+    m, rule = ctx.manifest, ctx.config.validation
+    period = timeframe_seconds(ctx.timeframe)
+    store = RunCheckpoints(ctx.path.parent)
+    folder = report_dir or default_report_dir(ctx, "validation")
     report_json = folder / "report.json"
+    notes = list(ctx.notes)
     with store.locked():
         validation = _judge(conn, m, ev, "validation", rule)
         record_validation(conn, _row_report(m, validation, period, report_json))
         exam = None
         if validation.verdict.validated:
             try:
-                exam = _examine(conn, ckpt, runs, seed, period, report_json)
+                exam = _examine(conn, m, ctx.config, examine, period, report_json)
             except ValueError as exc:  # no test sessions (yet): examined when there are
                 logger.warning("%s @ %d not examined: %s", m.run, m.timesteps, exc)
-                ckpt.notes.append(f"not examined on the test split: {exc}")
+                notes.append(f"not examined on the test split: {exc}")
         validated = bool(exam and exam["verdict"]["validated"])
         best = _point_best(conn, store, m, rule.min_trades)
         _point_validated(conn, store)
-        named, named_path = immutable_identity(store, m, ckpt.path)
-        report = report_dict(validation, named, named_path, period, ckpt.config, exam=exam,
+        named, named_path = immutable_identity(store, m, ctx.path)
+        report = report_dict(validation, named, named_path, period, ctx.config, exam=exam,
                              validated=validated,
-                             pinned=ckpt.pin.to_dict() if ckpt.pin else None,
-                             notes=ckpt.notes)
-        if named_path != ckpt.path:  # loaded through a pointer (e.g. the validator's pin)
-            report["checkpoint"]["loaded_from"] = str(ckpt.path)
+                             pinned=ctx.pin.to_dict() if ctx.pin else None,
+                             notes=notes)
+        if named_path != ctx.path:  # loaded through a pointer (e.g. the validator's pin)
+            report["checkpoint"]["loaded_from"] = str(ctx.path)
         report["best"] = best
-        report["seconds"] = {"load": round(loaded - started, 3),
-                             "evaluate": round(evaluated - loaded, 3), **ev.seconds,
+        report["seconds"] = {**(seconds or {}), **ev.seconds,
                              "total": round(time.perf_counter() - started, 3)}
         files = write_report(report, ev, folder, chart)
     report["files"] = {kind: str(path) for kind, path in files.items()}
-    return ValidationOutcome(ckpt, ev, report, files, best, validated)
+    return Promotion(report, files, best, validated)
 
 
 def immutable_identity(store: RunCheckpoints, m: Manifest, path: Path) -> tuple[Manifest, Path]:
@@ -174,10 +237,10 @@ def _row_report(m: Manifest, stage: Stage, period: int, report_json: Path) -> di
             "files": {"json": str(report_json)}}
 
 
-def _examine(conn: sqlite3.Connection, ckpt: LoadedCheckpoint, runs: int | None,
-             seed: int | None, period: int, report_json: Path) -> dict[str, Any]:
+def _examine(conn: sqlite3.Connection, m: Manifest, config: Config,
+             examine: Callable[[], Evaluation], period: int, report_json: Path
+             ) -> dict[str, Any]:
     """The test examination: recorded before (then reused), or taken now and recorded."""
-    m = ckpt.manifest
     earlier = conn.execute(
         "SELECT ts, validated, summary FROM validations WHERE run = ? AND sha256 = ?"
         " AND split = 'test' ORDER BY ts, id LIMIT 1", (m.run, m.sha256)).fetchone()
@@ -187,8 +250,8 @@ def _examine(conn: sqlite3.Connection, ckpt: LoadedCheckpoint, runs: int | None,
                     m.run, m.timesteps)
         return {**stage, "examined_now": False, "examined_at": float(earlier[0]),
                 "verdict": {**stage.get("verdict", {}), "validated": bool(earlier[1])}}
-    tev = evaluate(ckpt.policy, ckpt.data, ckpt.config, "test", runs, seed, exam=True)
-    exam = _judge(conn, m, tev, "test", ckpt.config.validation)
+    tev = examine()
+    exam = _judge(conn, m, tev, "test", config.validation)
     row = _row_report(m, exam, period, report_json)
     record_validation(conn, row)
     logger.info("%s @ %d examined on the test split: %s", m.run, m.timesteps,
@@ -242,3 +305,30 @@ def _manifests_by_sha(store: RunCheckpoints) -> dict[str, Manifest]:
             out[mf.sha256] = mf
     return out
 
+
+def validation_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """The ``val/…`` metrics of a validation report (an undefined figure: NaN, so NULL)."""
+    p = report["policy"]
+    nan = math.nan
+    return {"val/sqn": nan if p["sqn"] is None else p["sqn"],
+            "val/expectancy": nan if p["expectancy"] is None else p["expectancy"],
+            "val/win_rate": nan if p["win_rate"] is None else p["win_rate"],
+            "val/trades": float(p["trades"]),
+            "val/dsr": nan if report["deflated"]["dsr"] is None else report["deflated"]["dsr"],
+            "val/validated": float(report["verdict"]["validated"])}
+
+
+def validation_event(report: dict[str, Any], best: bool) -> tuple[str, dict[str, Any]]:
+    """The ``validation`` event's message and data of a validation report."""
+    r = report
+    p, ck, v = r["policy"], r["checkpoint"], r["verdict"]
+    verdict = ("VALIDATED" if v["validated"] else "passed validation, failed the test exam"
+               if v["validation_passed"] else "not validated")
+    new_best = " (new best)" if best else ""
+    return (f"{ck['run']} @ {numfmt.count(ck['timesteps'])} ({ck['tag']}, "
+            f"{ck['model_file']}): {verdict}, SQN {numfmt.signed(p['sqn'])}, "
+            f"expectancy {numfmt.signed(p['expectancy'])} pips, DSR "
+            f"{numfmt.num(r['deflated']['dsr'], 2)}{new_best}",
+            {"report": r["files"], "validated": bool(v["validated"]), "tag": ck["tag"],
+             "model_file": ck["model_file"], "sha256": ck["sha256"],
+             "timesteps": ck["timesteps"]})
