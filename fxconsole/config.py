@@ -418,7 +418,7 @@ class UiConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """Collectors as Ray actors beyond one machine (issue 15; the ``ray`` extra)."""
+    """Collectors and validators as Ray actors on a cluster (issue 15; ``ray`` extra)."""
 
     backend: str = _opt(
         "local", "where collectors run: local processes, or Ray actors placed by the "
@@ -429,7 +429,10 @@ class ClusterConfig:
         "'HOST:PORT' of its head, or '' (a private one-host cluster of the driver)",
     )
     collectors: int = _opt(1, "collector actors placed on the cluster", min=0, max=256)
-    validators: int = _opt(0, "validator actors (not yet: must be 0)", min=0, max=0)
+    validators: int = _opt(
+        0, "validator actors placed on the cluster (> 0: they replace the local validator; "
+        "the driver records their results)", min=0, max=64,
+    )
     cpus_per_actor: float = _opt(1.0, "CPUs Ray reserves for each actor", gt=0.0)
     max_restarts: int = _opt(-1, "Ray restarts of a dead actor (-1: always)", min=-1)
     max_task_retries: int = _opt(3, "retries of a task whose actor died (-1: always)", min=-1)

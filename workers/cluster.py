@@ -1,8 +1,8 @@
 """The cluster worker: the Ray driver of ``cluster.backend = "ray"`` (issue 15).
 
 Its own process under the supervisor, never the UI's or the supervisor's: it joins the
-cluster (:mod:`fxconsole.cluster.session`), places the collector actors and writes what
-they return (:class:`fxconsole.cluster.driver.ClusterDriver`), and obeys
+cluster (:mod:`fxconsole.cluster.session`), places the collector and validator actors
+and writes what they return (:class:`fxconsole.cluster.driver.ClusterDriver`), and obeys
 ``restart-actor`` (the console's ``r`` on an actor's row, forwarded by the supervisor).
 When the cluster's head cannot be reached or is lost it records a ``cluster-lost`` event
 and exits with 69 (``EX_UNAVAILABLE``): the supervisor restarts it under its crash policy
@@ -42,7 +42,8 @@ def main(rt: WorkerRuntime) -> None:
         rt.handlers["restart-actor"] = lambda args: driver.restart(str(args["worker"]))
         store.event("info", "cluster-joined",
                     f"joined Ray cluster {address}: {len(driver.nodes)} node(s), "
-                    f"{len(driver.slots)} collector actor(s)", driver.info())
+                    f"{cfg.cluster.collectors} collector and {cfg.cluster.validators} "
+                    "validator actor(s)", driver.info())
         while not rt.stop.is_set():
             driver.step(wait=0.5)
             rt.beat(sum(s.episodes for s in driver.slots.values()),

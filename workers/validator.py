@@ -11,7 +11,10 @@ from typing import Any
 from fxconsole.agents.checkpoints import RunCheckpoints, resolve_checkpoint
 from fxconsole.agents.manifest import CheckpointError, Manifest, read_manifest
 from fxconsole.ops.promotion import (
+    PIN_TAG,
     ValidationOutcome,
+    new_checkpoints,
+    release_pin,
     validate_and_promote,
     validation_event,
     validation_metrics,
@@ -20,7 +23,6 @@ from fxconsole.ops.runtime import WorkerRuntime
 from fxconsole.ops.validations import validated_shas
 
 logger = logging.getLogger(__name__)
-PIN_TAG = "validating"
 
 
 def main(rt: WorkerRuntime) -> None:
@@ -47,17 +49,6 @@ def main(rt: WorkerRuntime) -> None:
         rt.sleep(rt.config.workers.validator_poll)
 
 
-def new_checkpoints(run_dir: Path, done: set[str]) -> list[Manifest]:
-    """The run's candidate and periodic checkpoints not validated yet, newest first."""
-    if not run_dir.is_dir():
-        return []
-    fresh: dict[str, Manifest] = {}
-    for m in RunCheckpoints(run_dir).list():
-        if (m.tag == "candidate" or m.tag.startswith("periodic-")) and m.sha256 not in done:
-            fresh[m.sha256] = m
-    return sorted(fresh.values(), key=lambda m: -m.timesteps)
-
-
 def validate_one(rt: WorkerRuntime, run_dir: Path, manifest: Manifest) -> None:
     """Pin the checkpoint as ``validating`` (gc keeps its model), validate, record.
 
@@ -79,29 +70,6 @@ def validate_one(rt: WorkerRuntime, run_dir: Path, manifest: Manifest) -> None:
                         {})
     finally:
         release_pin(folder, PIN_TAG, pinned.sha256)
-
-
-def release_pin(folder: Path, tag: str, sha256: str) -> bool:
-    """Delete the pointer ``tag`` of a run folder if it still points at ``sha256``.
-
-    The ``validating`` pin exists only while a validation loads its model; left behind, it
-    would keep the model from gc and show a stale tag in the checkpoint list.
-
-    Args:
-        folder: The run folder.
-        tag: The pointer tag.
-        sha256: The model it was set to.
-
-    Returns:
-        True if the pointer was deleted.
-    """
-    store = RunCheckpoints(folder)
-    with store.locked():
-        current = store.manifest(tag)
-        if current is None or current.sha256 != sha256:
-            return False
-        (folder / f"{tag}.json").unlink()
-    return True
 
 
 def manifest_dir(rt: WorkerRuntime, manifest: Manifest, default: Path) -> Path:

@@ -1,12 +1,14 @@
-"""A collector as a Ray actor: MuZero self-play on the arrays and weights it is sent.
+"""Collectors and validators as Ray actors: MuZero self-play on the arrays and weights a
+collector is sent; a validator's evaluation of the checkpoint bytes it is sent.
 
-The class is plain Python (the driver wraps it with ``ray.remote``): it never reads the
-workspace. The market data arrives once, as an object-store reference resolved by Ray
+The classes are plain Python (the driver wraps them with ``ray.remote``): they never read
+the workspace. The market data arrives once, as an object-store reference resolved by Ray
 when the actor starts (also when Ray restarts it); the weights come with each
 :meth:`CollectorActor.play` call as a reference inside a list, fetched only when their
 hash differs from the loaded one. A batch returns the shard's bytes and the episodes'
 figures; the driver writes them, keyed by the task id, so a retried task never writes
-twice.
+twice. A validator returns its evaluation (``fxconsole.evaluation.validate``'s pure
+part); the driver judges and records it once by report id (checkpoint sha256 + split).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -184,3 +187,115 @@ class CollectorActor:
                           shard_bytes(episodes, meta) if episodes else b"", rows,
                           sum(len(ep) for ep in episodes), self.timesteps,
                           {k: float(v) for k, v in stats.items()})
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint sent to a validator actor (its model bytes travel apart)."""
+
+    path: str  # its manifest's path on the driver's host: a name, never opened
+    manifest: Any  # fxconsole.agents.manifest.Manifest
+    label: str
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    """What one :meth:`ValidatorActor.evaluate` task returns to the driver."""
+
+    task_id: str
+    report_id: str  # checkpoint sha256 + split: the write key
+    actor: str
+    pid: int
+    node: str
+    sha256: str
+    split: str
+    evaluation: Any  # fxconsole.evaluation.validate.Evaluation
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def report_id(sha256: str, split: str) -> str:
+    """The id a validation's records are written once by."""
+    return f"{sha256}:{split}"
+
+
+class ValidatorActor:
+    """Backtest, Monte Carlo and baselines of a checkpoint on its pinned window: the pure
+    part of a validation (``fxconsole.evaluation.validate.evaluate``); the driver judges
+    and records."""
+
+    def __init__(self, name: str, cfg: Config, market: MarketData) -> None:
+        """Keep the configuration and the market arrays.
+
+        Args:
+            name: the worker name the console shows (``validator-N``).
+            cfg: the running configuration.
+            market: the store's market data (resolved from the object store by Ray).
+        """
+        import numba
+
+        numba.set_num_threads(1)
+        try:
+            import torch
+
+            torch.set_num_threads(cfg.train.torch_threads)
+        except ImportError:  # a PPO-only install plays through its exported actor
+            pass
+        self.name = name
+        self.cfg = cfg
+        self.market = market
+        self.loaded = ""
+        self.node, self.node_id = node_ip(), node_id()
+        logger.info("%s: validator actor up on %s, pid %d", name, self.node, os.getpid())
+
+    def identity(self) -> Identity:
+        """Who and where this actor is (answered during an evaluation too)."""
+        return Identity(self.name, os.getpid(), self.node, self.node_id, socket.gethostname(),
+                        self.loaded, time.time())
+
+    def evaluate(self, task_id: str, checkpoint: Checkpoint, box: list[Any], split: str,
+                 runs: int | None = None, seed: int | None = None) -> EvaluateResult:
+        """Evaluate ``checkpoint`` on ``split`` (``"test"``: the exam's evaluation).
+
+        Args:
+            task_id: the driver's id of this task.
+            checkpoint: what to evaluate.
+            box: ``[ObjectRef]`` of the model bytes (or ``[bytes]``).
+            split: ``"validation"`` or ``"test"``.
+            runs: Monte Carlo runs (default: the config's).
+            seed: its seed (default: the config's).
+
+        Raises:
+            CheckpointError: bytes not matching the manifest's sha256, an unknown agent.
+            PinError: the pinned bars differ from the market data sent.
+            ValueError: the split has no sessions.
+        """
+        import hashlib
+
+        import ray
+
+        from fxconsole.agents.manifest import CheckpointError
+        from fxconsole.agents.registry import get_agent
+        from fxconsole.evaluation.runner import checkpoint_context, context_data
+        from fxconsole.evaluation.validate import evaluate
+
+        started = time.perf_counter()
+        m = checkpoint.manifest
+        data = box[0] if isinstance(box[0], bytes) else ray.get(box[0])
+        if hashlib.sha256(data).hexdigest() != m.sha256:
+            raise CheckpointError(f"{checkpoint.label}: the bytes received do not match "
+                                  f"its sha256")
+        ctx = checkpoint_context(Path(checkpoint.path), m, self.cfg)
+        if (ctx.symbol, ctx.timeframe) != (self.market.symbol, self.market.timeframe):
+            raise CheckpointError(
+                f"{checkpoint.label} trades {ctx.symbol} {ctx.timeframe}; the cluster's "
+                f"market data is {self.market.symbol} {self.market.timeframe}")
+        policy = get_agent(m.agent).load_policy(m, data)
+        self.loaded = m.sha256
+        loaded = time.perf_counter()
+        ev = evaluate(policy, context_data(ctx, self.market), ctx.config, split, runs, seed,
+                      exam=split == "test")
+        logger.info("%s: %s evaluated on %s", self.name, checkpoint.label, split)
+        return EvaluateResult(task_id, report_id(m.sha256, split), self.name, os.getpid(),
+                              self.node, m.sha256, split, ev,
+                              {"load": round(loaded - started, 3),
+                               "evaluate": round(time.perf_counter() - loaded, 3)})

@@ -1,12 +1,17 @@
 """The Ray driver's logic: actors placed, fed, watched and written (``workers/cluster.py``
 runs it in its own process).
 
-One :class:`ActorSlot` per ``collector-N``: its Ray handle, the play task in flight, the
-ping in flight and what the console shows (state, pid, node, restarts, heartbeat). Ray
+One :class:`ActorSlot` per ``collector-N`` and ``validator-N``: its Ray handle, the task
+(a self-play batch, an evaluation) and the ping in flight, and what the console shows
+(state, pid, node, restarts, heartbeat). Ray
 restarts a dead actor (``max_restarts``) and retries the task it was running
 (``max_task_retries``); the driver notices the new pid, counts a restart and records an
-event. The driver only reads the run folder's ``latest`` and writes shards and rows: an
-actor never touches the workspace.
+event. The driver only reads the run folder's checkpoints and writes shards, rows and
+reports: an actor never touches the workspace. A validator actor is sent the bytes of each
+new candidate or periodic checkpoint (newest first, pinned as ``validating`` meanwhile;
+with several in flight the pin holds the last one sent), evaluates it and returns the
+evaluation; the driver judges and records it like the local validator
+(:func:`fxconsole.ops.promotion.promote`), once per report id.
 """
 
 from __future__ import annotations
@@ -16,11 +21,20 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fxconsole.agents.checkpoint_load import read_verified
-from fxconsole.agents.manifest import CheckpointError, read_manifest
-from fxconsole.cluster.actor import CollectorActor, Identity, PlayResult, Weights
+from fxconsole.agents.manifest import CheckpointError, Manifest, read_manifest
+from fxconsole.cluster.actor import (
+    Checkpoint,
+    CollectorActor,
+    EvaluateResult,
+    Identity,
+    PlayResult,
+    ValidatorActor,
+    Weights,
+)
 from fxconsole.cluster.session import ClusterUnavailable, Node, nodes
 from fxconsole.cluster.store import ClusterStore
 from fxconsole.config import Config, ConfigError
@@ -36,11 +50,25 @@ NODES_SECONDS = 5.0  # how often the nodes (and the head's health) are read
 
 
 @dataclass
+class ValidationJob:
+    """A checkpoint a validator actor evaluates; the validation split's result kept while
+    the test split is evaluated (only when recording it would examine the checkpoint)."""
+
+    manifest: Manifest
+    path: Path  # its manifest file in the run folder (the ``validating`` pin's source)
+    box: list[Any]  # [ObjectRef] of its model bytes
+    sha_pinned: str = ""  # the ``validating`` pin set for it ("": none)
+    validation: EvaluateResult | None = None
+
+
+@dataclass
 class ActorSlot:
-    """One collector actor as the driver tracks it."""
+    """One collector or validator actor as the driver tracks it."""
 
     name: str
     seed: int
+    role: str = "collector"
+    job: ValidationJob | None = None
     handle: Any = None
     state: str = "STARTING"
     pid: int | None = None
@@ -50,7 +78,7 @@ class ActorSlot:
     restarts: int = 0
     started: float | None = None
     heard: float | None = None  # the driver's clock when the actor last answered
-    play_ref: Any = None
+    play_ref: Any = None  # a collector's play task, a validator's evaluate task
     ping_ref: Any = None
     ping_sent: float = 0.0
     episodes: int = 0
@@ -62,7 +90,8 @@ class ActorSlot:
 
 @dataclass
 class ClusterDriver:
-    """Places ``cluster.collectors`` self-play actors and writes what they return."""
+    """Places ``cluster.collectors`` self-play actors and ``cluster.validators`` validator
+    actors and writes what they return."""
 
     cfg: Config
     ws: Workspace
@@ -79,9 +108,12 @@ class ClusterDriver:
     _seq: int = 0
     _tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     _blocked: str = ""
+    _next_checkpoints: float = 0.0
+    _done: set[str] = field(default_factory=set)  # checkpoints validated or in hand
+    _queue: list[Manifest] = field(default_factory=list)  # to validate, newest first
 
     def __post_init__(self) -> None:
-        if self.cfg.train.agent != "muzero":
+        if self.cfg.cluster.collectors and self.cfg.train.agent != "muzero":
             raise ConfigError(
                 f"cluster.backend = 'ray' runs MuZero self-play collectors; train.agent is "
                 f"{self.cfg.train.agent!r} (set train.agent = 'muzero' or cluster.backend = "
@@ -91,6 +123,11 @@ class ClusterDriver:
     def latest(self) -> Any:
         """The run's ``latest`` manifest path."""
         return self.ws.checkpoints_dir / self.run / "latest.json"
+
+    @property
+    def run_dir(self) -> Path:
+        """The run's checkpoint folder."""
+        return Path(self.ws.checkpoints_dir) / self.run
 
     def start(self, market: MarketData) -> None:
         """Put the market data in the object store once and place every actor."""
@@ -103,17 +140,41 @@ class ClusterDriver:
             slot.episodes = slot.base = self.store.played_before(name)
             self.slots[name] = slot
             self._place(slot)
+        if self.cfg.cluster.validators:
+            self._start_validation()
+        for i in range(self.cfg.cluster.validators):
+            slot = ActorSlot(f"validator-{i + 1}", 0, role="validator")
+            self.slots[slot.name] = slot
+            self._place(slot)
         self.refresh_nodes()
+
+    def _start_validation(self) -> None:
+        """What the local validator does first: release a ``validating`` pin left behind,
+        take the run's validated checkpoints as done."""
+        from fxconsole.agents.checkpoints import RunCheckpoints
+        from fxconsole.ops.promotion import PIN_TAG, release_pin
+        from fxconsole.ops.validations import validated_shas
+
+        stale = RunCheckpoints(self.run_dir).manifest(PIN_TAG) \
+            if self.run_dir.is_dir() else None
+        if stale is not None:  # left by a driver killed mid-validation
+            release_pin(self.run_dir, PIN_TAG, stale.sha256)
+        self._done = validated_shas(self.store.conn, self.run)
 
     def _place(self, slot: ActorSlot) -> None:
         import ray
 
         c = self.cfg.cluster
-        remote = ray.remote(CollectorActor).options(
+        cls = CollectorActor if slot.role == "collector" else ValidatorActor
+        remote = ray.remote(cls).options(
             num_cpus=c.cpus_per_actor, max_restarts=c.max_restarts,
             max_task_retries=c.max_task_retries, max_concurrency=2,
             scheduling_strategy="SPREAD")
-        slot.handle = remote.remote(slot.name, self.cfg, self._market_ref, slot.seed)
+        if slot.role == "collector":
+            slot.handle = remote.remote(slot.name, self.cfg, self._market_ref, slot.seed)
+        else:
+            slot.handle = remote.remote(slot.name, self.cfg, self._market_ref)
+        self._requeue(slot)
         slot.state, slot.play_ref, slot.ping_ref = "STARTING", None, None
         slot.started = self.clock()
         self._publish(slot)
@@ -134,15 +195,11 @@ class ClusterDriver:
         if now >= self._next_nodes:
             self._next_nodes = now + NODES_SECONDS
             self.refresh_nodes()
+        if self.cfg.cluster.validators and now >= self._next_checkpoints:
+            self._next_checkpoints = now + self.cfg.workers.validator_poll
+            self.poll_checkpoints()
         for slot in self.slots.values():
-            if slot.ping_ref is None and now - slot.ping_sent >= PING_SECONDS:
-                slot.ping_ref, slot.ping_sent = slot.handle.identity.remote(), now
-            if slot.play_ref is None and self.weights is not None \
-                    and self.weights.sha256 != self._blocked:
-                self._seq += 1
-                task_id = f"{slot.name}-{self._tag}-{self._seq:08d}"
-                slot.play_ref = slot.handle.play.remote(task_id, self.weights,
-                                                        self._weights_box)
+            self._submit(slot, now)
         refs = {r: (s, kind) for s in self.slots.values()
                 for r, kind in ((s.ping_ref, "ping"), (s.play_ref, "play")) if r is not None}
         if not refs:
@@ -158,15 +215,31 @@ class ClusterDriver:
             if kind == "ping":
                 slot.ping_ref = None
                 self._on_ping(slot, ref)
+            elif slot.role == "validator":
+                slot.play_ref = None
+                self._on_evaluate(slot, ref)
             else:
                 slot.play_ref = None
                 self._on_play(slot, ref)
+
+    def _submit(self, slot: ActorSlot, now: float) -> None:
+        """A ping when due; a task when the actor has none (a batch, or an evaluation)."""
+        if slot.ping_ref is None and now - slot.ping_sent >= PING_SECONDS:
+            slot.ping_ref, slot.ping_sent = slot.handle.identity.remote(), now
+        if slot.play_ref is not None:
+            return
+        if slot.role == "validator":
+            self._send_validation(slot)
+        elif self.weights is not None and self.weights.sha256 != self._blocked:
+            self._seq += 1
+            task_id = f"{slot.name}-{self._tag}-{self._seq:08d}"
+            slot.play_ref = slot.handle.play.remote(task_id, self.weights, self._weights_box)
 
     def poll_weights(self) -> bool:
         """Put the weights of a new ``latest`` in the object store; True if new."""
         import ray
 
-        if not self.latest.exists():
+        if not self.cfg.cluster.collectors or not self.latest.exists():
             return False
         try:
             if self.weights is not None and read_manifest(self.latest).sha256 == \
@@ -184,6 +257,126 @@ class ClusterDriver:
         logger.info("sending %s @ %d timesteps to %d actor(s)", manifest.model_file,
                     manifest.timesteps, len(self.slots))
         return True
+
+    # ------------------------------------------------------------------ validation
+    def poll_checkpoints(self) -> int:
+        """Queue the run's new candidate and periodic checkpoints, newest first (as the
+        local validator); returns the queue's length."""
+        from fxconsole.ops.promotion import new_checkpoints
+
+        queued = {m.sha256 for m in self._queue}
+        fresh = [m for m in new_checkpoints(self.run_dir, self._done) if m.sha256 not in queued]
+        self._queue = sorted([*self._queue, *fresh], key=lambda m: -m.timesteps)
+        return len(self._queue)
+
+    def _send_validation(self, slot: ActorSlot) -> None:
+        """Give an idle validator actor the newest queued checkpoint (its bytes in the
+        object store, the checkpoint pinned as ``validating`` meanwhile)."""
+        import ray
+
+        from fxconsole.agents.checkpoints import RunCheckpoints
+        from fxconsole.agents.registry import get_agent
+        from fxconsole.ops.promotion import PIN_TAG
+
+        while slot.job is None and self._queue:
+            m = self._queue.pop(0)
+            self._done.add(m.sha256)
+            path = self.run_dir / f"{m.tag}.json"
+            try:
+                spec = observation_spec(get_agent(m.agent).observation_kind)
+                manifest, data = read_verified(path, spec)
+                if manifest.sha256 != m.sha256:  # re-pointed since listed: listed anew
+                    continue
+                pinned = RunCheckpoints(self.run_dir).point(PIN_TAG, manifest)
+            except (CheckpointError, ValueError) as exc:  # pruned and gc'd, or unusable
+                logger.info("not validating %s: %s", m.model_file, exc)
+                continue
+            slot.job = ValidationJob(manifest, path, [ray.put(data)], pinned.sha256)
+        if slot.job is not None:
+            self._evaluate(slot, "test" if slot.job.validation is not None else "validation")
+
+    def _evaluate(self, slot: ActorSlot, split: str) -> None:
+        assert slot.job is not None
+        m = slot.job.manifest
+        self._seq += 1
+        task_id = f"{slot.name}-{self._tag}-{self._seq:08d}"
+        checkpoint = Checkpoint(str(slot.job.path), m, f"{self.run}/{m.model_file}")
+        slot.play_ref = slot.handle.evaluate.remote(task_id, checkpoint, slot.job.box, split)
+
+    def _on_evaluate(self, slot: ActorSlot, ref: Any) -> None:
+        import ray
+
+        job = slot.job
+        try:
+            result: EvaluateResult = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:  # the actor's own error (a bad pin…)
+            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+            if job is not None:
+                self._failed(slot, job, cause)
+            return
+        except ray.exceptions.ActorDiedError as exc:
+            self._died(slot, exc)  # its job goes back to the queue
+            return
+        except ray.exceptions.RayError as exc:  # lost with its actor beyond the retries
+            logger.warning("%s: evaluation lost (%s); sending it again", slot.name,
+                           type(exc).__name__)
+            return
+        slot.heard = self.clock()
+        if job is None or result.sha256 != job.manifest.sha256:
+            return  # a stale answer (its job was requeued meanwhile)
+        try:
+            self._take_evaluation(slot, job, result)
+        except Exception as exc:  # one bad checkpoint must not stop the driver
+            logger.exception("recording the validation of %s failed", job.manifest.model_file)
+            self._failed(slot, job, exc)
+
+    def _take_evaluation(self, slot: ActorSlot, job: ValidationJob,
+                         result: EvaluateResult) -> None:
+        """The validation split's result: evaluate the test split first if recording it
+        would examine the checkpoint; else (or with the exam's result) record."""
+        from fxconsole.evaluation.runner import checkpoint_context
+        from fxconsole.ops.promotion import needs_exam
+
+        ctx = checkpoint_context(job.path, job.manifest, self.cfg)
+        if result.split == "validation":
+            if self.store.reported(result.report_id):  # a duplicate: recorded once
+                self._finish(slot, job)
+                return
+            job.validation = result
+            if needs_exam(self.store.conn, job.manifest, result.evaluation, ctx.config):
+                self._evaluate(slot, "test")  # slot.job kept: this slot is busy
+                return
+            exam = None
+        else:
+            exam = result.evaluation
+        first = job.validation
+        assert first is not None
+        self.store.record_validation(slot.name, ctx, first.evaluation, exam,
+                                     {**first.seconds, **({"exam": result.seconds["evaluate"]}
+                                                          if exam is not None else {})})
+        self._finish(slot, job)
+
+    def _failed(self, slot: ActorSlot, job: ValidationJob, exc: BaseException) -> None:
+        m = job.manifest
+        logger.error("%s: validation of %s failed: %s", slot.name, m.model_file, exc)
+        self.store.event("error", "validation",
+                         f"validation of {m.run} @ {m.timesteps:,} failed: {exc}", {},
+                         source=slot.name)
+        self._finish(slot, job)
+
+    def _finish(self, slot: ActorSlot, job: ValidationJob) -> None:
+        from fxconsole.ops.promotion import PIN_TAG, release_pin
+
+        slot.job = None
+        if job.sha_pinned:
+            release_pin(self.run_dir, PIN_TAG, job.sha_pinned)
+
+    def _requeue(self, slot: ActorSlot) -> None:
+        """A job whose actor is gone goes back to the queue (validated from the start)."""
+        if slot.job is not None:
+            self._queue.insert(0, slot.job.manifest)
+            self._done.discard(slot.job.manifest.sha256)
+            self._finish(slot, slot.job)
 
     def refresh_nodes(self) -> list[Node]:
         """Read the nodes and their free CPUs (raises ClusterUnavailable if the head is
@@ -278,7 +471,7 @@ class ClusterDriver:
     def _publish(self, slot: ActorSlot) -> None:
         self.store.actor_row(slot.name, slot.state, slot.pid, slot.node, slot.restarts,
                              self.cfg.supervisor.heartbeat_timeout, slot.message,
-                             slot.started)
+                             slot.started, role=slot.role)
 
     # ------------------------------------------------------------------ commands
     def restart(self, name: str) -> str:

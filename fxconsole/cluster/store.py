@@ -1,9 +1,11 @@
-"""What the driver writes: actor rows, heartbeats, episodes, metrics, shards, events.
+"""What the driver writes: actor rows, heartbeats, episodes, metrics, shards, events,
+validations.
 
 Every write of a task's results is keyed by its task id (the ``cluster_tasks`` table,
 created here; the shard file is named by it): a task Ray retried, or a result written
-twice, is written once. Heartbeat times are the driver's clock: an actor's heartbeat is
-the last time the driver heard from it.
+twice, is written once; a validator actor's result is recorded once by its report id
+(checkpoint sha256 + split: its ``validations`` row). Heartbeat times are the driver's
+clock: an actor's heartbeat is the last time the driver heard from it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fxconsole.cluster.actor import PlayResult
+from fxconsole.cluster.actor import PlayResult, report_id
+
+if TYPE_CHECKING:
+    from fxconsole.evaluation.runner import CheckpointContext
+    from fxconsole.evaluation.validate import Evaluation
+    from fxconsole.ops.promotion import Promotion
 from fxconsole.fsutil import atomic_write
 from fxconsole.sqlitetx import dumps_json
 from fxconsole.sqlitetx import immediate as transaction
@@ -54,10 +61,10 @@ class ClusterStore:
             conn.execute(TASKS_TABLE)
 
     def actor_row(self, name: str, state: str, pid: int | None, node: str, restarts: int,
-                  heartbeat_timeout: float, message: str = "", started: float | None = None
-                  ) -> None:
-        """Upsert the actor's ``workers`` row (role ``collector``; its node in the message
-        and the heartbeat's info)."""
+                  heartbeat_timeout: float, message: str = "", started: float | None = None,
+                  role: str = ROLE) -> None:
+        """Upsert the actor's ``workers`` row (role ``collector`` or ``validator``; its node
+        in the message and the heartbeat's info)."""
         now = self.clock()
         stopped = now if state in ("STOPPED", "EXITED", "FATAL") else None
         with transaction(self.conn):
@@ -69,7 +76,7 @@ class ClusterStore:
                 " stopped=excluded.stopped, restarts=excluded.restarts,"
                 " heartbeat_timeout=excluded.heartbeat_timeout, message=excluded.message,"
                 " updated=excluded.updated",
-                (name, ROLE, state, pid, started, stopped, restarts, heartbeat_timeout,
+                (name, role, state, pid, started, stopped, restarts, heartbeat_timeout,
                  f"ray actor on {node or '?'}" + (f": {message}" if message else ""), now))
 
     def heartbeat(self, name: str, pid: int, step: int, node: str, host: str,
@@ -108,6 +115,54 @@ class ClusterStore:
                 [(now, self.run, result.actor, k, int(step), float(v))
                  for k, v in metrics.items()])
         return True
+
+    def reported(self, report_id: str) -> bool:
+        """Whether the validation ``report_id`` (``sha256:split``) is recorded for the run
+        (its ``validations`` row: the write key of a validator actor's result)."""
+        sha256, _, split = report_id.partition(":")
+        return self.conn.execute(
+            "SELECT 1 FROM validations WHERE run = ? AND sha256 = ? AND split = ? LIMIT 1",
+            (self.run, sha256, split)).fetchone() is not None
+
+    def record_validation(self, worker: str, ctx: CheckpointContext, ev: Evaluation,
+                          exam: Evaluation | None, seconds: Mapping[str, float]
+                          ) -> Promotion | None:
+        """Record a validator actor's evaluation once, as the local validator does: the
+        validation (and exam) rows, the report and chart, ``best``/``validated`` under the
+        run lock (:func:`fxconsole.ops.promotion.promote`), its metrics and event.
+
+        Args:
+            worker: the actor (the metrics' worker, the event's source).
+            ctx: the checkpoint's context (its manifest in this run's folder).
+            ev: its evaluation on the validation split.
+            exam: its evaluation on the test split, if the actor was asked for it.
+            seconds: the actor's timings.
+
+        Returns:
+            What was recorded, or None if this validation was recorded before.
+        """
+        from fxconsole.ops.promotion import promote, validation_event, validation_metrics
+
+        if self.reported(report_id(ctx.manifest.sha256, "validation")):
+            logger.info("validation of %s was recorded before: skipped",
+                        ctx.manifest.model_file)
+            return None
+
+        def examine() -> Evaluation:
+            if exam is None:  # it failed validation when sent; it passes now
+                raise ValueError("the test split was not evaluated by the validator actor")
+            return exam
+
+        out = promote(self.conn, ctx, ev, examine, seconds=dict(seconds))
+        values = validation_metrics(out.report)
+        step = int(out.report["checkpoint"]["timesteps"])
+        with transaction(self.conn):
+            self.conn.executemany(
+                "INSERT INTO metrics (ts, run, worker, key, step, value) VALUES (?,?,?,?,?,?)",
+                [(self.clock(), self.run, worker, k, step, float(v)) for k, v in values.items()])
+        message, data = validation_event(out.report, out.best)
+        self.event("info", "validation", message, data, source=worker)
+        return out
 
     def event(self, level: str, kind: str, message: str,
               data: Mapping[str, Any] | None = None, source: str | None = None) -> None:

@@ -71,8 +71,8 @@ def program_specs(cfg: Config, ws: Workspace, run: str,
         names += [(name, "collector") for name in fallback_names(cfg)]
     else:
         names += [(f"collector-{i + 1}", "collector") for i in range(s.collectors)]
-    if s.validator:
-        names.append(("validator", "validator"))
+    if s.validator and not (cfg.cluster.backend == "ray" and cfg.cluster.validators):
+        names.append(("validator", "validator"))  # else validator actors of the driver
     if s.tuner:
         names.append(("tuner", "tuner"))
     if s.live:

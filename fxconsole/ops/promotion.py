@@ -57,6 +57,7 @@ from fxconsole.timeutil import timeframe_seconds
 from fxconsole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
+PIN_TAG = "validating"  # the pointer holding a checkpoint while it is validated
 
 
 class SplitRefused(ValueError):
@@ -332,3 +333,37 @@ def validation_event(report: dict[str, Any], best: bool) -> tuple[str, dict[str,
             {"report": r["files"], "validated": bool(v["validated"]), "tag": ck["tag"],
              "model_file": ck["model_file"], "sha256": ck["sha256"],
              "timesteps": ck["timesteps"]})
+
+
+def new_checkpoints(run_dir: Path, done: set[str]) -> list[Manifest]:
+    """The run's candidate and periodic checkpoints not validated yet, newest first."""
+    if not run_dir.is_dir():
+        return []
+    fresh: dict[str, Manifest] = {}
+    for m in RunCheckpoints(run_dir).list():
+        if (m.tag == "candidate" or m.tag.startswith("periodic-")) and m.sha256 not in done:
+            fresh[m.sha256] = m
+    return sorted(fresh.values(), key=lambda m: -m.timesteps)
+
+
+def release_pin(folder: Path, tag: str, sha256: str) -> bool:
+    """Delete the pointer ``tag`` of a run folder if it still points at ``sha256``.
+
+    The ``validating`` pin exists only while a validation loads its model; left behind, it
+    would keep the model from gc and show a stale tag in the checkpoint list.
+
+    Args:
+        folder: The run folder.
+        tag: The pointer tag.
+        sha256: The model it was set to.
+
+    Returns:
+        True if the pointer was deleted.
+    """
+    store = RunCheckpoints(folder)
+    with store.locked():
+        current = store.manifest(tag)
+        if current is None or current.sha256 != sha256:
+            return False
+        (folder / f"{tag}.json").unlink()
+    return True
