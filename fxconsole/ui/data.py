@@ -58,6 +58,12 @@ class WorkerView:
     row: WorkerRow
     cpu_percent: float | None
     rss_bytes: int | None
+    node: str = "local"  # a Ray actor's node (host/IP); "local" for a local process
+
+    @property
+    def remote(self) -> bool:
+        """Whether the worker runs on another node (a Ray actor)."""
+        return self.node != "local"
 
     @property
     def name(self) -> str:
@@ -308,11 +314,13 @@ def _supervised(row: WorkerRow, supervisor: Supervision) -> WorkerRow:
 
 def _worker_view(row: WorkerRow, probe: Probe | None) -> WorkerView:
     # a Ray actor's pid lives on its node, not here: no CPU or memory figures for it
-    remote = (row.heartbeat_info or {}).get("backend") == "ray"
+    info = row.heartbeat_info or {}
+    remote = info.get("backend") == "ray"
+    node = str(info.get("node") or "local") if remote else "local"  # as `fxconsole status`
     row = _own_heartbeat(row)
     if probe is None or row.pid is None or row.state not in PROCESS_STATES or remote:
-        return WorkerView(row, None, None)
-    return WorkerView(row, *probe(row.pid))
+        return WorkerView(row, None, None, node)
+    return WorkerView(row, *probe(row.pid), node=node)
 
 
 def _own_heartbeat(row: WorkerRow) -> WorkerRow:

@@ -211,3 +211,26 @@ async def test_enter_on_a_command_shows_its_whole_result_and_args(make_app: Make
         assert f"Command {command_id}: deploy → live" in text and "failed" in text
         assert "not validated on the test split " * 3 in text + " "
         assert '"checkpoint": "main/models/x.zip"' in text
+
+
+async def test_the_workers_table_shows_nodes_when_a_worker_is_remote(make_app: MakeApp,
+                                                                     store: Store) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        table = app.screen.query_one(WorkersTable)
+        assert "node" not in [label for _, label in table.column_spec]  # all local: no column
+        store.worker("collector-2", "collector", pid=777, step=12,
+                     info={"backend": "ray", "node": "10.0.0.7", "host": "gpu-box"},
+                     message="ray actor on 10.0.0.7")
+        await wait_for(pilot, lambda: "collector-2" in table.shown_keys, what="the actor row")
+        await pilot.pause()
+        assert [key for key, _ in table.column_spec][:3] == ["worker", "state", "node"]
+        cells = {key: [str(getattr(c, "plain", c)) for c in table.get_row(key)]
+                 for key in table.shown_keys}
+        assert cells["collector-2"][2] == "10.0.0.7" and cells["trainer"][2] == "local"
+        assert cells["collector-2"][-2] == "—"  # its memory is on its node: not measured
+        text = screen_text(app)
+        assert "10.0.0.7" in text and "local" in text  # legible at 80x24
+        await pilot.press("o", "o", "o")  # sorted by node: "10.0.0.7" before "local"
+        assert table.shown_keys[0] == "collector-2" and "node ▲" in screen_text(app)

@@ -89,7 +89,25 @@ class SortableTable(DataTable[Any]):
         self.order = Sort()
         self.query_text = ""
         self._rows: list[Row] = []
+        self.column_spec: tuple[tuple[str, str], ...] = self.COLUMNS
         for key, label in self.COLUMNS:
+            self.add_column(label, key=key)
+
+    def set_columns(self, columns: tuple[tuple[str, str], ...]) -> None:
+        """Show ``columns`` ((key, label) pairs) instead (the rows come with the next
+        :meth:`show_rows`); the sort follows its column, or the table's own order."""
+        if columns == self.column_spec:
+            return
+        sorted_by = self.column_spec[self.order.column][0] \
+            if self.order.column is not None else None
+        keys = [key for key, _ in columns]
+        self.column_spec = columns
+        self.order = Sort(keys.index(sorted_by), self.order.descending) \
+            if sorted_by in keys else Sort()
+        self._rows = []
+        self.clear(columns=True)
+        labels = header_labels([label for _, label in columns], self.order)
+        for (key, _), label in zip(columns, labels, strict=True):
             self.add_column(label, key=key)
 
     # -- rows ------------------------------------------------------------------------
@@ -120,7 +138,7 @@ class SortableTable(DataTable[Any]):
     def set_order(self, order: Sort) -> None:
         """Sort by ``order`` and mark its column's header."""
         self.order = order
-        labels = header_labels([label for _, label in self.COLUMNS], order)
+        labels = header_labels([label for _, label in self.column_spec], order)
         for column, label in zip(self.columns.values(), labels, strict=False):
             column.label = Text(label)
             column.content_width = max(column.content_width, len(label))
@@ -132,7 +150,7 @@ class SortableTable(DataTable[Any]):
 
     def action_sort_next(self) -> None:
         """Sort by the next column (after the last: the table's own order)."""
-        self.set_order(self.order.next_column(len(self.COLUMNS)))
+        self.set_order(self.order.next_column(len(self.column_spec)))
 
     def action_sort_reverse(self) -> None:
         """Reverse the order."""

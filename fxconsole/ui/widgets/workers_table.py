@@ -1,4 +1,5 @@
-"""The workers table: state, pid, uptime, restarts, exit code, heartbeat age, CPU, memory.
+"""The workers table: state, node (only when a worker is remote: a Ray actor), pid, uptime,
+restarts, exit code, heartbeat age, CPU, memory.
 
 Sortable by any column (``o``/``O``, or a click on a header); enter opens the worker's
 detail view. ``/`` stays the log's filter on this panel."""
@@ -23,7 +24,8 @@ from fxconsole.ui.widgets.sortable import SortableTable
 COLUMNS = (("worker", "worker"), ("state", "state"), ("pid", "pid"), ("up", "up"),
            ("restarts", "rst"), ("exit", "exit"), ("beat", "beat"), ("cpu", "cpu%"),
            ("mem", "mem"), ("message", "message"))
-OTHER_COLUMNS = 66  # the width of every column but the message, with cell padding
+NODE_COLUMN = ("node", "node")  # after the state, when some worker is remote
+OTHER_COLUMNS = 66  # the width of every column but the message (and node), with padding
 MIN_MESSAGE = 12
 FRESH_BEAT = 3.0  # seconds: a younger heartbeat shows as "<3s"
 
@@ -33,6 +35,7 @@ class WorkersTable(SortableTable):
 
     COLUMNS = COLUMNS
     snapshot: var[ConsoleSnapshot | None] = var(None)
+    node_width = 0  # the node column's width with its padding (0: not shown)
 
     @property
     def selected(self) -> str | None:
@@ -53,6 +56,11 @@ class WorkersTable(SortableTable):
             before = self.selected
             # ages in whole seconds of one clock: the table repaints once a second at most
             now = math.floor(snap.taken)
+            remote = any(w.remote for w in snap.workers)
+            self.node_width = max((len(w.node) for w in snap.workers), default=0) + 2 \
+                if remote else 0
+            self.set_columns((*COLUMNS[:2], NODE_COLUMN, *COLUMNS[2:]) if remote
+                             else COLUMNS)
             self.show_rows([Row(w.name, tuple(self._cells(w, now)), self._values(w, now))
                             for w in snap.workers])
             if self.selected != before and self.selected is not None:
@@ -61,27 +69,28 @@ class WorkersTable(SortableTable):
     def _cells(self, w: WorkerView, now: float) -> list[Any]:
         r = w.row
         running = r.state in ("STARTING", "RUNNING", "STOPPING")
+        node = [plain(w.node)] if self.node_width else []
         return [
-            plain(r.name), themed(self.app, r.state), plain(fmt.num(r.pid, "d")),
+            plain(r.name), themed(self.app, r.state), *node, plain(fmt.num(r.pid, "d")),
             plain(fmt.age(now - r.started if running and r.started else None)),
             plain(str(r.restarts)), plain(fmt.num(r.exit_code, "d")),
             self._beat(w, now), plain(fmt.num(w.cpu_percent, ".0f")),
             plain(fmt.mem(w.rss_bytes)), plain(self._fit(r.message)),
         ]
 
-    @staticmethod
-    def _values(w: WorkerView, now: float) -> tuple[Any, ...]:
+    def _values(self, w: WorkerView, now: float) -> tuple[Any, ...]:
         """What each column sorts by."""
         r = w.row
         running = r.state in ("STARTING", "RUNNING", "STOPPING")
-        return (r.name, r.state, r.pid, now - r.started if running and r.started else None,
+        node = (w.node,) if self.node_width else ()
+        return (r.name, r.state, *node, r.pid, now - r.started if running and r.started else None,
                 r.restarts, r.exit_code,
                 None if r.heartbeat_ts is None else now - r.heartbeat_ts,
                 w.cpu_percent, w.rss_bytes, r.message)
 
     def _fit(self, message: str) -> str:
         """The message cut to the table's spare width (the events panel has it whole)."""
-        room = max(MIN_MESSAGE, self.size.width - OTHER_COLUMNS)
+        room = max(MIN_MESSAGE, self.size.width - OTHER_COLUMNS - self.node_width)
         return message if len(message) <= room else message[:room - 1] + "…"
 
     def _beat(self, w: WorkerView, now: float) -> Any:
