@@ -3,7 +3,8 @@
 Its own process under the supervisor, never the UI's or the supervisor's: it joins the
 cluster (:mod:`fxconsole.cluster.session`), places the collector and validator actors
 and writes what they return (:class:`fxconsole.cluster.driver.ClusterDriver`), and obeys
-``restart-actor`` (the console's ``r`` on an actor's row, forwarded by the supervisor).
+``restart-actor`` (the console's ``r`` on an actor's row, forwarded by the supervisor)
+and ``validate`` (a checkpoint queued for the validator actors).
 When the cluster's head cannot be reached or is lost it records a ``cluster-lost`` event
 and exits with 69 (``EX_UNAVAILABLE``): the supervisor restarts it under its crash policy
 and, with ``cluster.fallback_local``, starts local collectors meanwhile.
@@ -40,6 +41,7 @@ def main(rt: WorkerRuntime) -> None:
         driver.start(market)
         store.prune_tasks()
         rt.handlers["restart-actor"] = lambda args: driver.restart(str(args["worker"]))
+        rt.handlers["validate"] = lambda args: driver.ask(str(args.get("checkpoint", "")))
         store.event("info", "cluster-joined",
                     f"joined Ray cluster {address}: {len(driver.nodes)} node(s), "
                     f"{cfg.cluster.collectors} collector and {cfg.cluster.validators} "

@@ -34,6 +34,7 @@ from fxconsole.cluster.actor import (
     PlayResult,
     ValidatorActor,
     Weights,
+    report_id,
 )
 from fxconsole.cluster.session import ClusterUnavailable, Node, nodes
 from fxconsole.cluster.store import ClusterStore
@@ -268,6 +269,27 @@ class ClusterDriver:
         fresh = [m for m in new_checkpoints(self.run_dir, self._done) if m.sha256 not in queued]
         self._queue = sorted([*self._queue, *fresh], key=lambda m: -m.timesteps)
         return len(self._queue)
+
+    def ask(self, spec: str) -> str:
+        """Queue a checkpoint of this run first (``validate`` sent to the driver: ``fxconsole
+        ctl validate cluster RUN/TAG``).
+
+        Raises:
+            ValueError: no validator actor, another run's checkpoint, or one validated.
+            CheckpointError: no such checkpoint.
+        """
+        from fxconsole.agents.checkpoints import resolve_checkpoint
+
+        if not self.cfg.cluster.validators:
+            raise ValueError("no validator actor (cluster.validators = 0)")
+        m = read_manifest(resolve_checkpoint(spec, self.ws.checkpoints_dir))
+        if m.run and m.run != self.run:
+            raise ValueError(f"{spec}: the driver validates run {self.run}'s checkpoints")
+        if self.store.reported(report_id(m.sha256, "validation")):
+            raise ValueError(f"{spec} was validated before (fxconsole validate revalidates)")
+        self._queue = [m, *(q for q in self._queue if q.sha256 != m.sha256)]
+        self._done.discard(m.sha256)
+        return f"{spec} queued for a validator actor"
 
     def _send_validation(self, slot: ActorSlot) -> None:
         """Give an idle validator actor the newest queued checkpoint (its bytes in the

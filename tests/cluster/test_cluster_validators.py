@@ -18,12 +18,14 @@ from fxconsole.agents.checkpoints import RunCheckpoints
 from fxconsole.agents.muzero.codec import MuZeroModel, network_shape
 from fxconsole.agents.muzero.networks import MuZeroNet
 from fxconsole.cluster.actor import Checkpoint, ValidatorActor, report_id
+from fxconsole.cluster.driver import ActorSlot, ClusterDriver, ValidationJob
 from fxconsole.cluster.store import ClusterStore
 from fxconsole.config import Config, config_record, load_config, with_overrides
 from fxconsole.evaluation.runner import checkpoint_context
 from fxconsole.market.features import FEATURE_SPEC_VERSION
 from fxconsole.ops.db import connect
 from fxconsole.ops.pool import program_specs
+from fxconsole.ops.promotion import PIN_TAG
 from fxconsole.trading.market_data import load_market_data
 from fxconsole.trading.pinning import make_pin
 from fxconsole.trading.spaces import observation_spec
@@ -77,8 +79,7 @@ def test_an_evaluation_recorded_twice_is_recorded_once(tmp_path: Path) -> None:
     cfg, sha = validator_workspace(tmp_path, "127.0.0.1:1")
     run_dir = tmp_path / "checkpoints" / "main"
     path = run_dir / "candidate.json"
-    store_ = RunCheckpoints(run_dir)
-    manifest = store_.manifest("candidate")
+    manifest = RunCheckpoints(run_dir).manifest("candidate")
     assert manifest is not None
     market = load_market_data(tmp_path / "data" / "market.duckdb", cfg.data.symbol,
                               cfg.data.timeframe)
@@ -89,24 +90,34 @@ def test_an_evaluation_recorded_twice_is_recorded_once(tmp_path: Path) -> None:
     conn = connect(tmp_path / "data" / "console.sqlite")
     try:
         store = ClusterStore(conn, "main", tmp_path / "checkpoints", driver="cluster")
-        ctx = checkpoint_context(path, manifest, cfg)
+        driver = ClusterDriver(cfg, Workspace(tmp_path), "main", store)
+        assert driver.poll_checkpoints() == 1  # the candidate, new
         assert not store.reported(got.report_id)
-        out = store.record_validation("validator-1", ctx, got.evaluation, None, got.seconds)
-        assert out is not None and store.reported(got.report_id)
-        again = store.record_validation("validator-1", ctx, got.evaluation, None, got.seconds)
-        assert again is None  # a retried task's result: not recorded twice
-        rows = conn.execute("SELECT split, sha256 FROM validations").fetchall()
-        assert rows == [("validation", sha)]
+        for _ in range(2):  # the result, then the same result again (a retry)
+            pinned = RunCheckpoints(run_dir).point(PIN_TAG, manifest)
+            job = ValidationJob(manifest, path, [], pinned.sha256)
+            slot = ActorSlot("validator-1", 0, role="validator", job=job)
+            driver._take_evaluation(slot, job, got)
+            assert slot.job is None and not (run_dir / f"{PIN_TAG}.json").exists()
+            assert store.reported(got.report_id)
+        ctx = checkpoint_context(path, manifest, cfg)
+        assert store.record_validation("validator-1", ctx, got.evaluation, None,
+                                       got.seconds) is None  # recorded before: skipped
+        rows = conn.execute("SELECT split, sha256, report_path FROM validations").fetchall()
+        assert [r[:2] for r in rows] == [("validation", sha)]
         events = conn.execute("SELECT source FROM events WHERE kind = 'validation'").fetchall()
         assert events == [("validator-1",)]
         (n_metrics,), = conn.execute("SELECT count(*) FROM metrics WHERE worker = "
                                      "'validator-1' AND key = 'val/trades'").fetchall()
         assert n_metrics == 1
+        with pytest.raises(ValueError, match="validated before"):
+            driver.ask("main/candidate")
     finally:
         conn.close()
-    report = json.loads(Path(out.report["files"]["json"]).read_text())
+    report = json.loads(Path(rows[0][2]).read_text())
     assert report["checkpoint"]["sha256"] == sha
-    assert Path(out.report["files"]["json"]).parent.parent == run_dir / "reports"
+    assert Path(rows[0][2]).parent.parent == run_dir / "reports"
+    assert (Path(rows[0][2]).parent / "chart.png").is_file()
 
 
 @pytest.mark.slow
