@@ -13,14 +13,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "fxconsole"
 # Packages from the top of DESIGN.md's direction to the bottom; a package may import only
-# those after it. ``cluster`` joins with the Ray backend. Top-level modules (config,
+# those after it. ``cluster`` (the Ray backend's driver and actors) records what its
+# actors return through ops, as the local workers do. Top-level modules (config,
 # timeutil, workspace, fsutil, sqlitetx) are the foundation every package may use.
 LAYERS: list[set[str]] = [
     {"cli"},
     {"ui"},
     {"tuning"},  # studies over training runs, validated through ops
+    {"cluster"},
     {"ops"},
-    {"cluster", "live", "evaluation"},
+    {"live", "evaluation"},
     {"agents", "brokers"},
     {"trading"},
     {"market"},
