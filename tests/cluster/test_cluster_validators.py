@@ -1,6 +1,7 @@
 """Validator actors (``cluster.validators``): the local validator is replaced; an actor
 evaluates a checkpoint sent as bytes and the driver records the validation row, the
-report and the tags once; a duplicate result is recorded once."""
+report and the tags once; a duplicate result is recorded once; a checkpoint to examine
+goes back to the actor for the test split before anything is recorded."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from fxconsole.cluster.store import ClusterStore
 from fxconsole.config import Config, config_record, load_config, with_overrides
 from fxconsole.evaluation.runner import checkpoint_context
 from fxconsole.market.features import FEATURE_SPEC_VERSION
+from fxconsole.ops import promotion
 from fxconsole.ops.db import connect
 from fxconsole.ops.pool import program_specs
 from fxconsole.ops.promotion import PIN_TAG
@@ -75,7 +78,22 @@ def test_validator_actors_replace_the_local_validator(tmp_path: Path) -> None:
     assert "validator" in [s.name for s in program_specs(local, Workspace(tmp_path), "main")]
 
 
-def test_an_evaluation_recorded_twice_is_recorded_once(tmp_path: Path) -> None:
+class FakeHandle:
+    """A validator actor's handle that records what it is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.evaluate = self
+
+    def remote(self, task_id: str, checkpoint: Checkpoint, box: list[object],
+               split: str) -> str:
+        self.sent.append((task_id, split))
+        return f"ref-{task_id}"
+
+
+def test_an_evaluation_recorded_twice_is_recorded_once(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch
+                                                       ) -> None:
     cfg, sha = validator_workspace(tmp_path, "127.0.0.1:1")
     run_dir = tmp_path / "checkpoints" / "main"
     path = run_dir / "candidate.json"
@@ -93,6 +111,18 @@ def test_an_evaluation_recorded_twice_is_recorded_once(tmp_path: Path) -> None:
         driver = ClusterDriver(cfg, Workspace(tmp_path), "main", store)
         assert driver.poll_checkpoints() == 1  # the candidate, new
         assert not store.reported(got.report_id)
+        # recording would examine it: the driver asks the actor for the test split first
+        monkeypatch.setattr(promotion, "needs_exam", lambda *args: True)
+        handle = FakeHandle()
+        job = ValidationJob(manifest, path, [], "")
+        slot = ActorSlot("validator-1", 0, role="validator", job=job, handle=handle)
+        driver._take_evaluation(slot, job, got)
+        assert [split for _, split in handle.sent] == ["test"] and slot.job is job
+        assert not store.reported(got.report_id)  # nothing recorded before the exam
+        monkeypatch.undo()
+        exam = replace(got, split="test", report_id=report_id(sha, "test"))
+        driver._take_evaluation(slot, job, exam)  # then both are recorded
+        assert slot.job is None and store.reported(got.report_id)
         for _ in range(2):  # the result, then the same result again (a retry)
             pinned = RunCheckpoints(run_dir).point(PIN_TAG, manifest)
             job = ValidationJob(manifest, path, [], pinned.sha256)
