@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from typing import Any
 from fxconsole.config import Config, with_overrides
 from fxconsole.market.pipeline import synthesize
 from fxconsole.market.store import MarketStore
+
+from system_support import wait_for  # isort: skip
 
 FXCONSOLE = str(Path(sys.executable).parent / "fxconsole")
 FAKE_WORKERS = Path(__file__).with_name("fake_workers")
@@ -83,14 +84,8 @@ def kill_everything(pids: list[int]) -> None:
 
 
 def wait_until(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """Poll ``check()`` until it is truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    """Poll ``check()`` every 0.1 s until it is truthy; fail naming ``what`` after ``timeout``."""
+    return wait_for(what, check, timeout, interval=0.1)
 
 
 def lock_pid(ws: Path) -> int | None:
