@@ -3,6 +3,7 @@ the live-trading helpers), and fixtures for brokers talking to the fake server."
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "support"))
+# A Ray call outside ray.init must fail, not start (or join a stale address file's) cluster
+os.environ["RAY_ENABLE_AUTO_CONNECT"] = "0"
 
 from fake_v20 import FakeV20  # isort: skip
 

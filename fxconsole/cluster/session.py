@@ -90,7 +90,9 @@ def connect(cfg: ClusterConfig, data_dir: Path, namespace: str) -> str:
         temp_dir = ray_temp_dir(data_dir)
         temp_dir.mkdir(parents=True, exist_ok=True)
         os.environ.update(hygiene_env(temp_dir))
-        kwargs.update(include_dashboard=cfg.dashboard, _temp_dir=str(temp_dir))
+        # on loopback only: a private cluster serves nobody but this host
+        kwargs.update(include_dashboard=cfg.dashboard, _temp_dir=str(temp_dir),
+                      _node_ip_address="127.0.0.1")
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, TimeoutError) as exc:
