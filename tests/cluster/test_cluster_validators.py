@@ -19,7 +19,7 @@ import torch
 from fxconsole.agents.checkpoints import RunCheckpoints
 from fxconsole.agents.muzero.codec import MuZeroModel, network_shape
 from fxconsole.agents.muzero.networks import MuZeroNet
-from fxconsole.cluster.actor import Checkpoint, ValidatorActor, report_id
+from fxconsole.cluster.actor import Checkpoint, ValidatorActor, node_id, node_ip, report_id
 from fxconsole.cluster.driver import ActorSlot, ClusterDriver, ValidationJob
 from fxconsole.cluster.store import ClusterStore
 from fxconsole.config import Config, config_record, load_config, with_overrides
@@ -89,6 +89,15 @@ class FakeHandle:
                split: str) -> str:
         self.sent.append((task_id, split))
         return f"ref-{task_id}"
+
+
+def test_the_node_of_a_process_outside_ray_is_asked_of_nobody() -> None:
+    import ray
+
+    assert not ray.is_initialized()
+    assert node_id() == ""
+    assert node_ip()  # the host name
+    assert not ray.is_initialized()  # no cluster was started or joined to answer
 
 
 def test_an_evaluation_recorded_twice_is_recorded_once(tmp_path: Path,
