@@ -20,7 +20,7 @@ from fxconsole.agents.base import Policy
 from fxconsole.agents.manifest import CheckpointError, read_manifest
 from fxconsole.agents.registry import load_policy
 from fxconsole.config import Config
-from fxconsole.evaluation.backtest import play_sessions
+from fxconsole.evaluation.backtest import play_sessions, session_pips
 from fxconsole.ops.run_trades import run_trades
 from fxconsole.ops.runtime import WorkerRuntime
 from fxconsole.trading.market_data import MarketData, load_market_data
@@ -80,10 +80,7 @@ def play_batch(rt: WorkerRuntime, actor: Policy, data: MarketData,
     starts = rng.choice(pool, size=min(cfg.workers.collector_sessions, pool.size), replace=False)
     result = play_sessions(actor, data, np.asarray(starts, dtype=np.int64), cfg, SPLIT)
     rt.writer.trades(rolling.total, result.trades)
-    per_session: dict[int, list[float]] = {int(s): [] for s in starts}
-    for t in result.trades:
-        per_session[t["session_start_index"]].append(float(t["pips"]))
-    for pips in per_session.values():
+    for pips in session_pips(np.asarray(starts, dtype=np.int64), result.trades):
         rt.writer.episode(reward=sum(pips), trades=len(pips), pips=sum(pips),
                           length=cfg.data.session_bars)
     rolling.extend(float(t["pips"]) for t in result.trades)

@@ -1,5 +1,7 @@
-"""Collectors and validators as Ray actors: MuZero self-play on the arrays and weights a
-collector is sent; a validator's evaluation of the checkpoint bytes it is sent.
+"""Collectors and validators as Ray actors: a collector plays the checkpoint it is sent
+(MuZero: self-play sessions of the train split, returned as a shard; any other agent, as
+PPO: greedy out-of-sample sessions of the validation split, returned as trades); a
+validator evaluates the checkpoint bytes it is sent.
 
 The classes are plain Python (the driver wraps them with ``ray.remote``): they never read
 the workspace. The market data arrives once, as an object-store reference resolved by Ray
@@ -38,6 +40,8 @@ class Weights:
     episodes: int  # the checkpoint's own episode counter (the temperature schedule)
     pinned: dict[str, Any]
     label: str  # the manifest's name, for messages
+    agent: str = "muzero"
+    manifest: Any = None  # its Manifest: what an agent's policy is built from
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class PlayResult:
     steps: int
     checkpoint_timesteps: int
     stats: dict[str, float] = field(default_factory=dict)
+    trades: list[dict[str, Any]] = field(default_factory=list)  # out-of-sample play's
+    agent: str = "muzero"
 
 
 @dataclass(frozen=True)
@@ -83,23 +89,35 @@ def node_ip() -> str:
     try:
         import ray
 
-        return str(ray.util.get_node_ip_address())
-    except Exception:  # outside a Ray worker, or an old Ray
-        return socket.gethostname()
+        if ray.is_initialized():
+            return str(ray.util.get_node_ip_address())
+    except Exception:  # an old Ray
+        pass
+    return socket.gethostname()
 
 
 def node_id() -> str:
-    """Ray's id of this process's node ("" outside Ray)."""
+    """Ray's id of this process's node ("" outside Ray).
+
+    Asks only a process already in Ray: Ray's runtime context would otherwise start (or
+    join a stale address file's) cluster of its own.
+    """
     try:
         import ray
 
-        return str(ray.get_runtime_context().get_node_id())
-    except Exception:  # outside a Ray worker
-        return ""
+        if ray.is_initialized():
+            return str(ray.get_runtime_context().get_node_id())
+    except Exception:  # an old Ray
+        pass
+    return ""
+
+
+OOS_SPLIT = "validation"  # what a non-MuZero collector plays (as a local one)
 
 
 class CollectorActor:
-    """MuZero self-play on the train split of the checkpoint's pinned window."""
+    """MuZero self-play on the train split of the checkpoint's pinned window, or (any other
+    agent) greedy sessions of its validation split: a local collector's two kinds."""
 
     def __init__(self, name: str, cfg: Config, market: MarketData, seed: int) -> None:
         """Keep the configuration and market arrays; no weights yet.
@@ -120,6 +138,9 @@ class CollectorActor:
         self.market = market
         self.rng = np.random.default_rng([seed, os.getpid()])  # a restart plays anew
         self.player: Any = None
+        self.policy: Any = None  # an out-of-sample collector's
+        self.play_market: MarketData = market
+        self.play_cfg: Config = cfg
         self.loaded = ""
         self.episodes_base = 0
         self.timesteps = 0
@@ -172,6 +193,8 @@ class CollectorActor:
         from fxconsole.agents.muzero.selfplay import SearchStats
         from fxconsole.agents.muzero.shards import shard_bytes
 
+        if weights.agent != "muzero":
+            return self._play_out_of_sample(task_id, weights, box)
         if weights.sha256 != self.loaded:
             self._load(weights, box)
         episodes = self.player.play(self.episodes_base + self.played)
@@ -187,6 +210,37 @@ class CollectorActor:
                           shard_bytes(episodes, meta) if episodes else b"", rows,
                           sum(len(ep) for ep in episodes), self.timesteps,
                           {k: float(v) for k, v in stats.items()})
+
+
+    def _play_out_of_sample(self, task_id: str, weights: Weights, box: list[Any]
+                            ) -> PlayResult:
+        """``workers.collector_sessions`` random greedy sessions of the validation split of
+        the checkpoint's pinned window, as a local PPO collector plays them."""
+        import ray
+
+        from fxconsole.agents.registry import get_agent
+        from fxconsole.evaluation.backtest import play_sessions, session_pips
+        from fxconsole.trading.pinning import pinned_play
+
+        if weights.sha256 != self.loaded:
+            data = box[0] if isinstance(box[0], bytes) else ray.get(box[0])
+            market, cfg = pinned_play(self.market, self.cfg, weights.pinned, weights.label)
+            self.policy = get_agent(weights.agent).load_policy(weights.manifest, data)
+            self.play_market, self.play_cfg = market, cfg
+            self.loaded, self.timesteps = weights.sha256, weights.timesteps
+            logger.info("%s: out-of-sample play with %s @ %d timesteps", self.name,
+                        weights.label, weights.timesteps)
+        cfg = self.play_cfg
+        pool = self.play_market.split_starts(OOS_SPLIT)
+        starts = np.asarray(self.rng.choice(pool, size=min(cfg.workers.collector_sessions,
+                                                           pool.size), replace=False),
+                            dtype=np.int64)
+        result = play_sessions(self.policy, self.play_market, starts, cfg, OOS_SPLIT)
+        rows = [EpisodeRow(sum(p), len(p), sum(p), cfg.data.session_bars)
+                for p in session_pips(starts, result.trades)]
+        return PlayResult(task_id, self.name, os.getpid(), self.node, b"", rows,
+                          len(starts) * cfg.data.session_bars, self.timesteps,
+                          trades=[dict(t) for t in result.trades], agent=weights.agent)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 runs it in its own process).
 
 One :class:`ActorSlot` per ``collector-N`` and ``validator-N``: its Ray handle, the task
-(a self-play batch, an evaluation) and the ping in flight, and what the console shows
-(state, pid, node, restarts, heartbeat). Ray
-restarts a dead actor (``max_restarts``) and retries the task it was running
+(a self-play batch, a batch of out-of-sample sessions, an evaluation) and the ping in
+flight, and what the console shows (state, pid, node, restarts, heartbeat). Ray restarts
+a dead actor (``max_restarts``) and retries the task it was running
 (``max_task_retries``); the driver notices the new pid, counts a restart and records an
 event. The driver only reads the run folder's checkpoints and writes shards, rows and
 reports: an actor never touches the workspace. A validator actor is sent the bytes of each
@@ -38,8 +38,9 @@ from fxconsole.cluster.actor import (
 )
 from fxconsole.cluster.session import ClusterUnavailable, Node, nodes
 from fxconsole.cluster.store import ClusterStore
-from fxconsole.config import Config, ConfigError
+from fxconsole.config import Config
 from fxconsole.trading.market_data import MarketData
+from fxconsole.trading.metrics import RollingTrades
 from fxconsole.trading.spaces import observation_spec
 from fxconsole.workspace import Workspace
 
@@ -87,6 +88,8 @@ class ActorSlot:
     steps: int = 0
     first_batch: float | None = None
     message: str = ""
+    not_before: float = 0.0  # an out-of-sample collector rests between batches (as local)
+    rolling: RollingTrades | None = None  # an out-of-sample collector's last trades
 
 
 @dataclass
@@ -112,13 +115,6 @@ class ClusterDriver:
     _next_checkpoints: float = 0.0
     _done: set[str] = field(default_factory=set)  # checkpoints validated or in hand
     _queue: list[Manifest] = field(default_factory=list)  # to validate, newest first
-
-    def __post_init__(self) -> None:
-        if self.cfg.cluster.collectors and self.cfg.train.agent != "muzero":
-            raise ConfigError(
-                f"cluster.backend = 'ray' runs MuZero self-play collectors; train.agent is "
-                f"{self.cfg.train.agent!r} (set train.agent = 'muzero' or cluster.backend = "
-                "'local')")
 
     @property
     def latest(self) -> Any:
@@ -231,7 +227,8 @@ class ClusterDriver:
             return
         if slot.role == "validator":
             self._send_validation(slot)
-        elif self.weights is not None and self.weights.sha256 != self._blocked:
+        elif self.weights is not None and self.weights.sha256 != self._blocked \
+                and now >= slot.not_before:
             self._seq += 1
             task_id = f"{slot.name}-{self._tag}-{self._seq:08d}"
             slot.play_ref = slot.handle.play.remote(task_id, self.weights, self._weights_box)
@@ -240,21 +237,24 @@ class ClusterDriver:
         """Put the weights of a new ``latest`` in the object store; True if new."""
         import ray
 
+        from fxconsole.agents.registry import get_agent
+
         if not self.cfg.cluster.collectors or not self.latest.exists():
             return False
         try:
             if self.weights is not None and read_manifest(self.latest).sha256 == \
                     self.weights.sha256:
                 return False
-            manifest, data = read_verified(self.latest, observation_spec("muzero"))
-        except CheckpointError as exc:  # mid-save or unusable: keep the previous weights
+            agent = get_agent(read_manifest(self.latest).agent)
+            manifest, data = read_verified(self.latest, observation_spec(agent.observation_kind))
+        except (CheckpointError, ValueError) as exc:  # mid-save, unusable: keep the last ones
             logger.warning("not sending %s: %s", self.latest, exc)
             return False
         counters = manifest.state.get("counters", {}) if isinstance(manifest.state, dict) else {}
         self._weights_box = [ray.put(data)]
         self.weights = Weights(manifest.sha256, manifest.timesteps,
                                int(counters.get("episodes", 0)), dict(manifest.pinned),
-                               f"{self.run}/{manifest.model_file}")
+                               f"{self.run}/{manifest.model_file}", manifest.agent, manifest)
         logger.info("sending %s @ %d timesteps to %d actor(s)", manifest.model_file,
                     manifest.timesteps, len(self.slots))
         return True
@@ -463,6 +463,9 @@ class ClusterDriver:
         self._take(slot, result)
 
     def _take(self, slot: ActorSlot, result: PlayResult) -> None:
+        if result.agent != "muzero":
+            self._take_out_of_sample(slot, result)
+            return
         now = self.clock()
         slot.first_batch = slot.first_batch or slot.started or now
         slot.steps += result.steps
@@ -475,6 +478,33 @@ class ClusterDriver:
                    **{f"selfplay/{k.split('/')[-1]}": v for k, v in result.stats.items()}}
         if self.store.record(result, metrics, episodes):
             slot.episodes = episodes
+        slot.heard = now
+        self.store.heartbeat(slot.name, result.pid, slot.episodes, result.node,
+                             slot.host or result.node, now, slot.node_id)
+
+    def _take_out_of_sample(self, slot: ActorSlot, result: PlayResult) -> None:
+        """Record a batch of validation-split sessions as a local PPO collector does: its
+        trades, episodes and the ``collect/*`` figures of the actor's last trades."""
+        from fxconsole.ops.run_trades import run_trades
+
+        now = self.clock()
+        if slot.rolling is None:
+            slot.rolling = RollingTrades(self.cfg.train.best_window)
+        rolling = slot.rolling
+        step = rolling.total
+        pips = [float(t["pips"]) for t in result.trades]
+        after = RollingTrades(self.cfg.train.best_window)
+        after.window.extend(rolling.window)
+        after.extend(pips)
+        m = after.metrics()
+        if self.store.record(result, {"collect/expectancy": m.expectancy,
+                                      "collect/win_rate": m.win_rate, "collect/sqn": m.sqn},
+                             step):
+            rolling.extend(pips)
+            slot.episodes += len(result.episodes)
+            self.store.metrics(slot.name, step, {
+                "collect/trades": float(run_trades(self.store.conn, self.run, ("collect",)))})
+        slot.not_before = now + self.cfg.workers.collector_pause
         slot.heard = now
         self.store.heartbeat(slot.name, result.pid, slot.episodes, result.node,
                              slot.host or result.node, now, slot.node_id)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from fxconsole.evaluation.validate import Evaluation
     from fxconsole.ops.promotion import Promotion
 from fxconsole.fsutil import atomic_write
+from fxconsole.ops.writer import INSERTS, trade_row
 from fxconsole.sqlitetx import dumps_json
 from fxconsole.sqlitetx import immediate as transaction
 
@@ -92,7 +93,8 @@ class ClusterStore:
                 (name, self.clock() if ts is None else ts, pid, step, dumps_json(info)))
 
     def record(self, result: PlayResult, metrics: Mapping[str, float], step: int) -> bool:
-        """Write a task's shard, episodes and metrics once; False if already written."""
+        """Write a task's shard, trades, episodes and metrics once; False if already
+        written (its trades' ``timesteps`` default to ``step``)."""
         now = self.clock()
         if result.shard:  # the file first: a crash before the commit rewrites the same name
             self.replay_dir.mkdir(parents=True, exist_ok=True)
@@ -106,15 +108,26 @@ class ClusterStore:
                 logger.info("task %s was written before: skipped", result.task_id)
                 return False
             self.conn.executemany(
-                "INSERT INTO episodes (ts, run, worker, source, reward, trades, pips, length)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+                INSERTS["episodes"],
                 [(now, self.run, result.actor, SOURCE, e.reward, e.trades, e.pips, e.length)
                  for e in result.episodes])
+            if result.trades:
+                self.conn.executemany(
+                    INSERTS["trades"], [trade_row(t, step, now, self.run, result.actor, SOURCE)
+                     for t in result.trades])
             self.conn.executemany(
-                "INSERT INTO metrics (ts, run, worker, key, step, value) VALUES (?,?,?,?,?,?)",
+                INSERTS["metrics"],
                 [(now, self.run, result.actor, k, int(step), float(v))
                  for k, v in metrics.items()])
         return True
+
+    def metrics(self, worker: str, step: int, values: Mapping[str, float]) -> None:
+        """Metric rows of ``worker`` at ``step``, stamped now."""
+        now = self.clock()
+        with transaction(self.conn):
+            self.conn.executemany(
+                INSERTS["metrics"],
+                [(now, self.run, worker, k, int(step), float(v)) for k, v in values.items()])
 
     def reported(self, report_id: str) -> bool:
         """Whether the validation ``report_id`` (``sha256:split``) is recorded for the run
@@ -158,7 +171,7 @@ class ClusterStore:
         step = int(out.report["checkpoint"]["timesteps"])
         with transaction(self.conn):
             self.conn.executemany(
-                "INSERT INTO metrics (ts, run, worker, key, step, value) VALUES (?,?,?,?,?,?)",
+                INSERTS["metrics"],
                 [(self.clock(), self.run, worker, k, step, float(v)) for k, v in values.items()])
         message, data = validation_event(out.report, out.best)
         self.event("info", "validation", message, data, source=worker)

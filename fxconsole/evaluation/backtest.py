@@ -84,6 +84,16 @@ def play_sessions(policy: Policy, data: MarketData, starts: npt.NDArray[np.int64
     return play_spreads(policy, data, starts, cfg, split, [cfg.env.spread_pips])[0]
 
 
+def session_pips(starts: npt.NDArray[np.int64], trades: list[dict[str, Any]]
+                 ) -> list[list[float]]:
+    """The pips of each session's trades, in the order of ``starts`` (a session without a
+    trade has an empty list): the episodes of a collector's batch."""
+    per_session: dict[int, list[float]] = {int(s): [] for s in starts}
+    for t in trades:
+        per_session[int(t["session_start_index"])].append(float(t["pips"]))
+    return list(per_session.values())
+
+
 def play_spreads(policy: Policy, data: MarketData, starts: npt.NDArray[np.int64],
                  cfg: Config, split: str, spreads: list[float]) -> list[BacktestResult]:
     """:func:`play_sessions` once per spread, all in one lockstep batch (one policy call
