@@ -466,6 +466,13 @@ class Config:
     ui: UiConfig = field(default_factory=UiConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
+    @property
+    def collectors(self) -> int:
+        """The run's collectors: Ray actors (``cluster.collectors``) with the Ray backend,
+        else local processes (``supervisor.collectors``)."""
+        return self.cluster.collectors if self.cluster.backend == "ray" \
+            else self.supervisor.collectors
+
     def validated(self) -> Config:
         """Check cross-key rules; return self."""
         url = self.notify.webhook_url

@@ -44,7 +44,7 @@ def main(rt: WorkerRuntime) -> None:
         "rollback-to": lambda args: _rollback(rt, ctl, args),
     })
     agent = get_agent(rt.config.train.agent)
-    sources = training_sources(rt.config.train.agent, rt.config.supervisor.collectors)
+    sources = training_sources(rt.config.train.agent, rt.config.collectors)
     sink = RunTradesSink(rt.writer, rt.conn, rt.run, sources)  # counted over the whole run
     resume = _initial_resume(rt)
     if resume is not None:  # a restarted worker (or supervisor) continues the run
@@ -58,7 +58,7 @@ def main(rt: WorkerRuntime) -> None:
         try:
             agent.train(TrainRequest(rt.config, ws, sink, run=rt.run, resume=resume,
                                      control=lambda cb: _control(rt, ctl, cb),
-                                     self_play=rt.config.supervisor.collectors == 0))
+                                     self_play=rt.config.collectors == 0))
         except CheckpointError as exc:  # e.g. a rollback target that cannot be loaded
             logger.error("cannot resume from %s: %s", resume, exc)
             rt.writer.event("error", "rollback", f"cannot resume from {resume}: {exc}", {})

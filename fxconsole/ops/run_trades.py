@@ -29,7 +29,7 @@ def training_sources(agent: str, collectors: int) -> tuple[str, ...]:
 
     Args:
         agent: ``train.agent``.
-        collectors: ``supervisor.collectors``.
+        collectors: the run's collectors (``Config.collectors``: local or Ray actors).
 
     Returns:
         The sources.

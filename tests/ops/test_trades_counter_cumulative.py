@@ -56,3 +56,17 @@ def test_muzero_with_collectors_counts_their_self_play() -> None:
     assert training_sources("ppo", 2) == ("train",)
     assert training_sources("muzero", 0) == ("train",)
     assert training_sources("muzero", 2) == ("train", "collect")
+
+
+def test_the_collectors_of_a_run_are_the_ray_actors_with_the_ray_backend() -> None:
+    from fxconsole.config import Config, with_overrides
+
+    local = with_overrides(Config(), "supervisor", collectors=3)
+    assert local.collectors == 3
+    ray = with_overrides(with_overrides(local, "cluster", backend="ray", collectors=0),
+                         "train", agent="muzero")
+    assert ray.collectors == 0  # the trainer plays its own self-play then
+    assert training_sources("muzero", ray.collectors) == ("train",)
+    actors = with_overrides(ray, "cluster", collectors=5)
+    assert actors.collectors == 5
+    assert training_sources("muzero", actors.collectors) == ("train", "collect")
