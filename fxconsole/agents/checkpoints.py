@@ -31,6 +31,7 @@ import io
 import logging
 import operator
 import os
+import re
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -79,6 +80,13 @@ MANUAL_PREFIX = "manual-"
 # "validated" is the newest checkpoint that passed the promotion rule.
 # "deploying" holds the checkpoint a deploy is loading until it is pointed ``deployed``.
 POINTER_TAGS = ("best", "deployed", "deploying", "validating", "validated", "rollback")
+# "validating-N": the pin of validator actor N (N ≥ 2) of a Ray cluster, several in flight
+PIN_PATTERN = re.compile(r"validating-[1-9][0-9]{0,2}")
+
+
+def is_pointer_tag(tag: str) -> bool:
+    """Whether ``tag`` points at another manifest's model (never a model of its own)."""
+    return tag in POINTER_TAGS or PIN_PATTERN.fullmatch(tag) is not None
 MODELS_DIR = "models"
 LOCK_FILE = ".lock"
 STALE_TMP_SECONDS = 60.0
@@ -199,8 +207,9 @@ class RunCheckpoints:
         Raises:
             CheckpointError: for another tag, or if the source's model file is gone.
         """
-        if tag not in POINTER_TAGS:
-            raise CheckpointError(f"tag {tag!r} cannot be pointed; allowed: {POINTER_TAGS}")
+        if not is_pointer_tag(tag):
+            raise CheckpointError(f"tag {tag!r} cannot be pointed; allowed: {POINTER_TAGS} "
+                                  "or validating-N")
         with self._locked():
             if not (self.run_dir / source.model_file).is_file():
                 raise CheckpointError(f"{self.run_dir / source.model_file}: model file missing")

@@ -8,8 +8,8 @@ a dead actor (``max_restarts``) and retries the task it was running
 (``max_task_retries``); the driver notices the new pid, counts a restart and records an
 event. The driver only reads the run folder's checkpoints and writes shards, rows and
 reports: an actor never touches the workspace. A validator actor is sent the bytes of each
-new candidate or periodic checkpoint (newest first, pinned as ``validating`` meanwhile;
-with several in flight the pin holds the last one sent), evaluates it and returns the
+new candidate or periodic checkpoint (newest first, pinned meanwhile by the actor's own
+pin, :func:`pin_tag`), evaluates it and returns the
 evaluation; the driver judges and records it like the local validator
 (:func:`fxconsole.ops.promotion.promote`), once per report id.
 """
@@ -51,6 +51,14 @@ WEIGHTS_SECONDS = 1.0  # how often ``latest`` is checked
 NODES_SECONDS = 5.0  # how often the nodes (and the head's health) are read
 
 
+def pin_tag(actor: str) -> str:
+    """The pin holding the checkpoint ``actor`` validates (its model kept from gc until
+    recorded): ``validating`` for ``validator-1``, as the local validator's, and
+    ``validating-N`` for ``validator-N``, so that several in flight each keep theirs."""
+    n = actor.rsplit("-", 1)[-1]
+    return "validating" if n == "1" else f"validating-{n}"
+
+
 @dataclass
 class ValidationJob:
     """A checkpoint a validator actor evaluates; the validation split's result kept while
@@ -59,7 +67,8 @@ class ValidationJob:
     manifest: Manifest
     path: Path  # its manifest file in the run folder (the ``validating`` pin's source)
     box: list[Any]  # [ObjectRef] of its model bytes
-    sha_pinned: str = ""  # the ``validating`` pin set for it ("": none)
+    sha_pinned: str = ""  # the pin set for it ("": none)
+    pin_tag: str = "validating"  # its actor's own pin (:func:`pin_tag`)
     validation: EvaluateResult | None = None
 
 
@@ -146,16 +155,17 @@ class ClusterDriver:
         self.refresh_nodes()
 
     def _start_validation(self) -> None:
-        """What the local validator does first: release a ``validating`` pin left behind,
-        take the run's validated checkpoints as done."""
-        from fxconsole.agents.checkpoints import RunCheckpoints
+        """What the local validator does first: release the pins left behind (``validating``,
+        ``validating-N``), take the run's validated checkpoints as done."""
+        from fxconsole.agents.checkpoints import PIN_PATTERN, RunCheckpoints
         from fxconsole.ops.promotion import PIN_TAG, release_pin
         from fxconsole.ops.validations import validated_shas
 
-        stale = RunCheckpoints(self.run_dir).manifest(PIN_TAG) \
-            if self.run_dir.is_dir() else None
-        if stale is not None:  # left by a driver killed mid-validation
-            release_pin(self.run_dir, PIN_TAG, stale.sha256)
+        stale = [m for m in RunCheckpoints(self.run_dir).list()
+                 if m.tag == PIN_TAG or PIN_PATTERN.fullmatch(m.tag)] \
+            if self.run_dir.is_dir() else []
+        for m in stale:  # left by a driver killed mid-validation
+            release_pin(self.run_dir, m.tag, m.sha256)
         self._done = validated_shas(self.store.conn, self.run)
 
     def _place(self, slot: ActorSlot) -> None:
@@ -293,12 +303,11 @@ class ClusterDriver:
 
     def _send_validation(self, slot: ActorSlot) -> None:
         """Give an idle validator actor the newest queued checkpoint (its bytes in the
-        object store, the checkpoint pinned as ``validating`` meanwhile)."""
+        object store, the checkpoint pinned by the actor's own pin meanwhile)."""
         import ray
 
         from fxconsole.agents.checkpoints import RunCheckpoints
         from fxconsole.agents.registry import get_agent
-        from fxconsole.ops.promotion import PIN_TAG
 
         while slot.job is None and self._queue:
             m = self._queue.pop(0)
@@ -309,11 +318,12 @@ class ClusterDriver:
                 manifest, data = read_verified(path, spec)
                 if manifest.sha256 != m.sha256:  # re-pointed since listed: listed anew
                     continue
-                pinned = RunCheckpoints(self.run_dir).point(PIN_TAG, manifest)
+                pinned = RunCheckpoints(self.run_dir).point(pin_tag(slot.name), manifest)
             except (CheckpointError, ValueError) as exc:  # pruned and gc'd, or unusable
                 logger.info("not validating %s: %s", m.model_file, exc)
                 continue
-            slot.job = ValidationJob(manifest, path, [ray.put(data)], pinned.sha256)
+            slot.job = ValidationJob(manifest, path, [ray.put(data)], pinned.sha256,
+                                     pinned.tag)
         if slot.job is not None:
             self._evaluate(slot, "test" if slot.job.validation is not None else "validation")
 
@@ -387,11 +397,11 @@ class ClusterDriver:
         self._finish(slot, job)
 
     def _finish(self, slot: ActorSlot, job: ValidationJob) -> None:
-        from fxconsole.ops.promotion import PIN_TAG, release_pin
+        from fxconsole.ops.promotion import release_pin
 
         slot.job = None
         if job.sha_pinned:
-            release_pin(self.run_dir, PIN_TAG, job.sha_pinned)
+            release_pin(self.run_dir, job.pin_tag, job.sha_pinned)
 
     def _requeue(self, slot: ActorSlot) -> None:
         """A job whose actor is gone goes back to the queue (validated from the start)."""

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from fxconsole import numfmt
-from fxconsole.agents.checkpoints import MANUAL_PREFIX, POINTER_TAGS, RunCheckpoints
+from fxconsole.agents.checkpoints import MANUAL_PREFIX, RunCheckpoints, is_pointer_tag
 from fxconsole.agents.manifest import CheckpointError, Manifest
 from fxconsole.config import Config
 from fxconsole.evaluation.deflated import DeflatedResult, deflated_sqn, k_and_variance
@@ -205,9 +205,9 @@ def immutable_identity(store: RunCheckpoints, m: Manifest, path: Path) -> tuple[
     Returns:
         ``(manifest, its file)``.
     """
-    if m.tag not in POINTER_TAGS:
+    if not is_pointer_tag(m.tag):
         return m, path
-    same = [x for x in store.list() if x.sha256 == m.sha256 and x.tag not in POINTER_TAGS]
+    same = [x for x in store.list() if x.sha256 == m.sha256 and not is_pointer_tag(x.tag)]
     if not same:
         return m, path
     named = min(same, key=lambda x: (not x.tag.startswith(("periodic-", MANUAL_PREFIX)), x.tag))
@@ -302,7 +302,7 @@ def _manifests_by_sha(store: RunCheckpoints) -> dict[str, Manifest]:
     out: dict[str, Manifest] = {}
     for mf in store.list():
         if (store.run_dir / mf.model_file).is_file() and \
-                (mf.sha256 not in out or out[mf.sha256].tag in POINTER_TAGS):
+                (mf.sha256 not in out or is_pointer_tag(out[mf.sha256].tag)):
             out[mf.sha256] = mf
     return out
 

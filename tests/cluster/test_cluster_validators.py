@@ -201,3 +201,55 @@ def test_a_validator_actor_validates_a_checkpoint_the_driver_records(
     assert query(ws, "SELECT count(*) FROM validations WHERE split = 'validation'")[0][0] == 1
     if pid:
         wait_for("no actor left", lambda: not alive(pid), timeout=30)
+
+
+def test_validators_in_flight_each_keep_their_checkpoint_pinned(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    cfg, sha = validator_workspace(tmp_path, "127.0.0.1:1")
+    run_dir = tmp_path / "checkpoints" / "main"
+    store = RunCheckpoints(run_dir, keep_periodic=1)
+    candidate = store.manifest("candidate")
+    assert candidate is not None
+    torch.manual_seed(4)
+    model = MuZeroModel(MuZeroNet(network_shape(cfg.muzero)), None, {"episodes": 0})
+    periodic = store.save(model, timesteps=4096, tags=["periodic"],
+                          config=candidate.config, observation_spec=candidate.observation_spec,
+                          feature_spec_version=FEATURE_SPEC_VERSION, agent="muzero",
+                          pinned=candidate.pinned, state={"counters": {"episodes": 0}})
+    # a driver killed mid-validation left both kinds of pin behind
+    store.point("validating", candidate)
+    store.point("validating-3", candidate)
+    monkeypatch.setattr(ray, "put", lambda value: value)  # no cluster: the bytes themselves
+    conn = connect(tmp_path / "data" / "console.sqlite")
+    try:
+        driver = ClusterDriver(cfg, Workspace(tmp_path), "main",
+                               ClusterStore(conn, "main", tmp_path / "checkpoints"))
+        driver._start_validation()
+        assert not (run_dir / "validating.json").exists()
+        assert not (run_dir / "validating-3.json").exists()
+        assert driver.poll_checkpoints() == 2
+        slots = [ActorSlot(f"validator-{i}", 0, role="validator", handle=FakeHandle())
+                 for i in (1, 2)]
+        for slot in slots:
+            driver._send_validation(slot)
+        jobs = [s.job for s in slots]
+        assert [j.manifest.sha256 for j in jobs if j] == [periodic.sha256, sha]  # newest first
+        pins = {tag: store.manifest(tag) for tag in ("validating", "validating-2")}
+        assert {t: m.sha256 for t, m in pins.items() if m} == {"validating": periodic.sha256,
+                                                               "validating-2": sha}
+        # the run prunes the periodic checkpoint and gc runs: both models stay
+        (run_dir / f"{periodic.tag}.json").unlink()
+        store.gc()
+        assert (run_dir / periodic.model_file).is_file()
+        assert (run_dir / candidate.model_file).is_file()
+        # one actor's failure releases its own pin only
+        assert jobs[1] is not None
+        driver._failed(slots[1], jobs[1], ValueError("boom"))
+        assert not (run_dir / "validating-2.json").exists()
+        assert store.manifest("validating") is not None
+    finally:
+        conn.close()
+    with pytest.raises(Exception, match="cannot be pointed"):
+        store.point("validating-x", candidate)
