@@ -36,7 +36,7 @@ from fxconsole.cluster.actor import (
     Weights,
     report_id,
 )
-from fxconsole.cluster.session import ClusterUnavailable, Node, nodes
+from fxconsole.cluster.session import ClusterUnavailable, Node, actor_state, nodes
 from fxconsole.cluster.store import ClusterStore
 from fxconsole.config import Config
 from fxconsole.trading.market_data import MarketData
@@ -49,6 +49,24 @@ logger = logging.getLogger(__name__)
 PING_SECONDS = 1.0  # how often each actor is asked who it is (its heartbeat)
 WEIGHTS_SECONDS = 1.0  # how often ``latest`` is checked
 NODES_SECONDS = 5.0  # how often the nodes (and the head's health) are read
+PENDING_SECONDS = 30.0  # an actor not placed for this long is reported (an event)
+PENDING_STATES = ("PENDING_CREATION", "DEPENDENCIES_UNREADY")  # Ray's, before placement
+
+
+def placement_gap(nodes: list[Node], need: float) -> str:
+    """Why an actor needing ``need`` CPUs cannot be placed now ("" if a node has them).
+
+    Args:
+        nodes: the cluster's nodes (their free CPUs as Ray counts them).
+        need: ``cluster.cpus_per_actor``.
+    """
+    alive = [n for n in nodes if n.alive]
+    if any(n.free_cpus >= need for n in alive):
+        return ""
+    free = sum(n.free_cpus for n in alive)
+    total = sum(n.cpus for n in alive)
+    return (f"pending: needs {need:g} CPU, no node has it free (the cluster has {free:g} of "
+            f"{total:g} CPUs free)")
 
 
 def pin_tag(actor: str) -> str:
@@ -98,6 +116,7 @@ class ActorSlot:
     first_batch: float | None = None
     message: str = ""
     not_before: float = 0.0  # an out-of-sample collector rests between batches (as local)
+    pending_told: bool = False  # its placement's wait reported (once per placement)
     rolling: RollingTrades | None = None  # an out-of-sample collector's last trades
 
 
@@ -183,6 +202,7 @@ class ClusterDriver:
             slot.handle = remote.remote(slot.name, self.cfg, self._market_ref)
         self._requeue(slot)
         slot.state, slot.play_ref, slot.ping_ref = "STARTING", None, None
+        slot.pending_told = False
         slot.started = self.clock()
         self._publish(slot)
 
@@ -202,6 +222,7 @@ class ClusterDriver:
         if now >= self._next_nodes:
             self._next_nodes = now + NODES_SECONDS
             self.refresh_nodes()
+            self.check_pending(now)
         if self.cfg.cluster.validators and now >= self._next_checkpoints:
             self._next_checkpoints = now + self.cfg.workers.validator_poll
             self.poll_checkpoints()
@@ -409,6 +430,34 @@ class ClusterDriver:
             self._queue.insert(0, slot.job.manifest)
             self._done.discard(slot.job.manifest.sha256)
             self._finish(slot, slot.job)
+
+    def check_pending(self, now: float) -> None:
+        """Say why an actor Ray has not placed waits (in its row's message) when no node
+        has the CPUs it needs, and record a warning once it has waited
+        :data:`PENDING_SECONDS`: Ray would keep it pending silently."""
+        need = self.cfg.cluster.cpus_per_actor
+        gap = placement_gap(self.nodes, need)
+        for slot in self.slots.values():
+            if slot.state != "STARTING" or slot.pid is not None or slot.started is None:
+                continue
+            # placed (it answers soon), or Ray does not say: nothing to explain
+            why = gap if actor_state(slot.handle) in PENDING_STATES else ""
+            if slot.message != why:
+                slot.message = why
+                self._publish(slot)
+            if why and not slot.pending_told and now - slot.started >= PENDING_SECONDS:
+                slot.pending_told = True
+                c = self.cfg.cluster
+                logger.warning("%s not placed after %.0f s: %s", slot.name,
+                               now - slot.started, why)
+                self.store.event(
+                    "warning", "actor-pending",
+                    f"{slot.name} not placed after {now - slot.started:.0f} s: {why}; "
+                    f"{c.collectors} collector and {c.validators} validator actor(s) need "
+                    f"{(c.collectors + c.validators) * need:g} CPUs (lower cluster.collectors, "
+                    "cluster.validators or cluster.cpus_per_actor, or add a node)",
+                    {"need": need, "nodes": [n.as_dict() for n in self.nodes]},
+                    source=slot.name)
 
     def refresh_nodes(self) -> list[Node]:
         """Read the nodes and their free CPUs (raises ClusterUnavailable if the head is

@@ -65,34 +65,40 @@ def ray_temp_dir(data_dir: Path) -> Path:
 
 
 def hygiene_env(temp_dir: Path | None) -> dict[str, str]:
-    """Environment for this process and the Ray processes it starts (``RAY_TMPDIR`` only
-    for a private cluster's ``temp_dir``)."""
+    """Environment for this process and the Ray processes it starts: for a private
+    cluster (``temp_dir``), its session files there and every process on 127.0.0.1 (Ray
+    reads ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` when imported: "0" keeps a node off the
+    host's routable address)."""
     env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DISABLE_IMPORT_WARNING": "1",
            "RAY_DEDUP_LOGS": "0"}
-    return env if temp_dir is None else {**env, "RAY_TMPDIR": str(temp_dir)}
+    if temp_dir is None:
+        return env
+    return {**env, "RAY_TMPDIR": str(temp_dir), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
 def connect(cfg: ClusterConfig, data_dir: Path, namespace: str) -> str:
     """``ray.init`` per ``cluster.address``; returns the address joined (redacted).
 
+    Call it before anything imports Ray in this process (a private cluster's environment
+    must be in place when Ray reads it).
+
     Raises:
         ClusterUnavailable: no cluster answers at the address.
     """
-    import ray
-
     kwargs: dict[str, Any] = {"namespace": namespace, "logging_level": logging.WARNING,
                               "log_to_driver": False, "configure_logging": False}
     if cfg.address:  # a cluster of `ray start`: its session files are where it keeps them
         check_reachable(cfg.address)
         os.environ.update(hygiene_env(None))
         kwargs["address"] = cfg.address  # "auto" reads the address `ray start` wrote
-    else:  # a private one-host cluster that lives as long as this driver
+    else:  # a private one-host cluster that lives as long as this driver, on loopback
         temp_dir = ray_temp_dir(data_dir)
         temp_dir.mkdir(parents=True, exist_ok=True)
         os.environ.update(hygiene_env(temp_dir))
-        # on loopback only: a private cluster serves nobody but this host
         kwargs.update(include_dashboard=cfg.dashboard, _temp_dir=str(temp_dir),
                       _node_ip_address="127.0.0.1")
+    import ray
+
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, TimeoutError) as exc:
@@ -155,3 +161,16 @@ def _free_by_node() -> dict[str, float]:
         logger.debug("no per-node resources from this Ray", exc_info=True)
         return {}
     return {str(k): float(v.get("CPU", 0.0)) for k, v in per_node.items()}
+
+
+def actor_state(handle: Any) -> str:
+    """Ray's state of an actor (``PENDING_CREATION``, ``ALIVE``, ``RESTARTING``, ``DEAD``…;
+    "" when this Ray does not say)."""
+    from ray._private import state
+
+    try:
+        info = state.actors(actor_id=handle._actor_id.hex())
+    except Exception:  # an API change, or the head gone (the nodes' read reports that)
+        logger.debug("no actor state from this Ray", exc_info=True)
+        return ""
+    return str(info.get("State", "")) if isinstance(info, dict) else ""

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from fxconsole.evaluation.validate import Evaluation
     from fxconsole.ops.promotion import Promotion
 from fxconsole.fsutil import atomic_write
+from fxconsole.ops.queries import ACTOR_MESSAGE
 from fxconsole.ops.writer import INSERTS, trade_row
 from fxconsole.sqlitetx import dumps_json
 from fxconsole.sqlitetx import immediate as transaction
@@ -78,7 +79,7 @@ class ClusterStore:
                 " heartbeat_timeout=excluded.heartbeat_timeout, message=excluded.message,"
                 " updated=excluded.updated",
                 (name, role, state, pid, started, stopped, restarts, heartbeat_timeout,
-                 f"ray actor on {node or '?'}" + (f": {message}" if message else ""), now))
+                 f"{ACTOR_MESSAGE}{node or '?'}" + (f": {message}" if message else ""), now))
 
     def heartbeat(self, name: str, pid: int, step: int, node: str, host: str,
                   ts: float | None = None, node_id: str = "") -> None:

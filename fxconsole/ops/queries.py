@@ -17,6 +17,8 @@ from fxconsole.ops.commands import COLUMNS as COMMAND_COLUMNS
 from fxconsole.ops.commands import Command
 from fxconsole.trading.metrics import trade_metrics
 
+ACTOR_MESSAGE = "ray actor on "  # how a Ray actor's row message starts (the driver's)
+
 
 @dataclass(frozen=True)
 class WorkerRow:
@@ -36,6 +38,20 @@ class WorkerRow:
     heartbeat_ts: float | None
     heartbeat_step: int | None
     heartbeat_info: dict[str, Any] | None
+
+    @property
+    def actor(self) -> bool:
+        """Whether this is a Ray actor's row (kept by the cluster driver)."""
+        return (self.heartbeat_info or {}).get("backend") == "ray" or \
+            self.message.startswith(ACTOR_MESSAGE)
+
+    @property
+    def node(self) -> str:
+        """Where it runs: a Ray actor's node address (``pending`` before Ray placed it and
+        it answered), ``local`` for a local process."""
+        if not self.actor:
+            return "local"
+        return str((self.heartbeat_info or {}).get("node") or "pending")
 
 
 @dataclass(frozen=True)

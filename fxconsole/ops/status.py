@@ -163,14 +163,8 @@ def workers(conn: sqlite3.Connection, now: float | None = None) -> list[dict[str
                      "started": w.started, "restarts": w.restarts, "exit_code": w.exit_code,
                      "heartbeat_timeout": w.heartbeat_timeout, "heartbeat": w.heartbeat_ts,
                      "message": w.message, "reason": reasons.get(w.name, ""),
-                     "heartbeat_age": age, "uptime": uptime, "node": node_of(w)})
+                     "heartbeat_age": age, "uptime": uptime, "node": w.node})
     return rows
-
-
-def node_of(w: queries.WorkerRow) -> str:
-    """Where a worker runs: a Ray actor's node (its heartbeat's ``node``), else ``local``."""
-    info = w.heartbeat_info or {}
-    return str(info.get("node") or "local")
 
 
 def cluster(conn: sqlite3.Connection) -> dict[str, Any] | None:

@@ -314,11 +314,9 @@ def _supervised(row: WorkerRow, supervisor: Supervision) -> WorkerRow:
 
 def _worker_view(row: WorkerRow, probe: Probe | None) -> WorkerView:
     # a Ray actor's pid lives on its node, not here: no CPU or memory figures for it
-    info = row.heartbeat_info or {}
-    remote = info.get("backend") == "ray"
-    node = str(info.get("node") or "local") if remote else "local"  # as `fxconsole status`
+    node = row.node  # as `fxconsole status`
     row = _own_heartbeat(row)
-    if probe is None or row.pid is None or row.state not in PROCESS_STATES or remote:
+    if probe is None or row.pid is None or row.state not in PROCESS_STATES or row.actor:
         return WorkerView(row, None, None, node)
     return WorkerView(row, *probe(row.pid), node=node)
 

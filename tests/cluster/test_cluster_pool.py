@@ -135,3 +135,72 @@ def test_the_console_measures_only_local_processes(info: dict[str, str], probed:
     view = _worker_view(row, probe)
     assert (asked == [42]) is probed
     assert (view.rss_bytes == 1000) is probed
+
+
+def test_an_actor_not_yet_placed_is_pending_not_local() -> None:
+    from fxconsole.ops.queries import WorkerRow
+
+    def row(message: str, info: dict[str, str] | None) -> WorkerRow:
+        return WorkerRow("validator-1", "validator", "STARTING", None, 1.0, None, 0, None,
+                         60.0, message, 2.0, None, None, info)
+
+    waiting = row("ray actor on ?: pending: needs 1 CPU", None)
+    assert waiting.actor and waiting.node == "pending"
+    placed = row("ray actor on 10.0.0.7", {"backend": "ray", "node": "10.0.0.7"})
+    assert placed.node == "10.0.0.7"
+    local = row("", None)
+    assert not local.actor and local.node == "local"
+
+
+def test_why_an_actor_waits_names_the_cpus() -> None:
+    from fxconsole.cluster.driver import placement_gap
+    from fxconsole.cluster.session import Node
+
+    full = [Node("a", "10.0.0.1", "h1", True, 2.0, 0.0), Node("b", "10.0.0.2", "h2", True,
+                                                              4.0, 0.5)]
+    assert placement_gap(full, 1.0) == ("pending: needs 1 CPU, no node has it free (the "
+                                        "cluster has 0.5 of 6 CPUs free)")
+    assert placement_gap(full, 0.5) == ""  # node b has half a CPU
+    dead = [Node("c", "10.0.0.3", "h3", False, 8.0, 0.0), *full]
+    assert placement_gap(dead, 1.0).endswith("(the cluster has 0.5 of 6 CPUs free)")
+
+
+def test_an_actor_ray_cannot_place_is_explained_then_reported_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fxconsole.cluster import driver as driver_mod
+    from fxconsole.cluster.driver import PENDING_SECONDS, ActorSlot, ClusterDriver
+    from fxconsole.cluster.session import Node
+    from fxconsole.ops.db import connect
+
+    states = {"collector-1": "ALIVE", "validator-1": "PENDING_CREATION"}
+    monkeypatch.setattr(driver_mod, "actor_state", lambda handle: states[handle])
+    now = [1000.0]
+    cfg = with_overrides(Config(), "cluster", backend="ray", collectors=1, validators=1)
+    conn = connect(tmp_path / "console.sqlite")
+    store = ClusterStore(conn, "main", tmp_path / "checkpoints", clock=lambda: now[0])
+    driver = ClusterDriver(cfg, Workspace(tmp_path), "main", store, clock=lambda: now[0])
+    for name, role in (("collector-1", "collector"), ("validator-1", "validator")):
+        driver.slots[name] = ActorSlot(name, 0, role=role, handle=name, started=now[0])
+    driver.nodes = [Node("a", "127.0.0.1", "vm", True, 2.0, 0.0)]
+
+    def messages() -> dict[str, str]:
+        return dict(conn.execute("SELECT name, message FROM workers").fetchall())
+
+    def pending_events() -> list[str]:
+        return [m for (m,) in conn.execute(
+            "SELECT message FROM events WHERE kind = 'actor-pending'").fetchall()]
+
+    driver.check_pending(now[0])
+    assert messages() == {"validator-1": "ray actor on ?: pending: needs 1 CPU, no node has "
+                                         "it free (the cluster has 0 of 2 CPUs free)"}
+    assert pending_events() == []  # not yet: placing takes a moment
+    now[0] += PENDING_SECONDS
+    driver.check_pending(now[0])
+    driver.check_pending(now[0] + 5)
+    events = pending_events()
+    assert len(events) == 1 and events[0].startswith("validator-1 not placed after 30 s")
+    assert "1 collector and 1 validator actor(s) need 2 CPUs" in events[0]
+    # a CPU frees up: Ray places it, and the row says nothing more
+    driver.nodes = [Node("a", "127.0.0.1", "vm", True, 2.0, 1.0)]
+    driver.check_pending(now[0] + 10)
+    assert messages()["validator-1"] == "ray actor on ?"

@@ -3,6 +3,7 @@ their trades and episodes written by the driver as a local collector writes them
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from fxconsole.agents.checkpoint_load import read_verified
 from fxconsole.agents.registry import get_agent
 from fxconsole.cluster.actor import CollectorActor, PlayResult, Weights
 from fxconsole.cluster.driver import ActorSlot, ClusterDriver
+from fxconsole.cluster.session import ray_temp_dir
 from fxconsole.cluster.store import ClusterStore
 from fxconsole.config import Config, load_config
 from fxconsole.evaluation.backtest import play_sessions
@@ -51,6 +53,36 @@ def ppo_workspace(ws: Path, address: str) -> Config:
     (ws / "fxconsole.toml").write_text(PPO_TOML.format(address=address))
     save_checkpoint(ws, "main", LONG)
     return load_config(ws / "fxconsole.toml", environ={})
+
+
+def start_driver(ws: Path) -> subprocess.Popen[bytes]:
+    """The cluster worker of run main, its output in ``data/logs/cluster.out``."""
+    (ws / "data" / "logs").mkdir(parents=True, exist_ok=True)
+    with (ws / "data" / "logs" / "cluster.out").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workers", "cluster", "--workspace", str(ws), "--name",
+             "cluster", "--run", "main"], stdout=log, stderr=subprocess.STDOUT, cwd=ws,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+
+
+def stop_driver(ws: Path, driver: subprocess.Popen[bytes]) -> None:
+    if driver.poll() is None:
+        driver.send_signal(signal.SIGTERM)
+    code = driver.wait(timeout=60)
+    assert code == 0, (ws / "data" / "logs" / "cluster.out").read_text()[-3000:]
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line mentions ``text``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text in (proc / "cmdline").read_bytes().decode(
+                    errors="replace"):
+                found.append(int(proc.name))
+        except OSError:  # gone meanwhile
+            continue
+    return [pid for pid in found if alive(pid)]
 
 
 def weights_of(ws: Path) -> tuple[Weights, bytes]:
@@ -131,13 +163,7 @@ def test_a_batch_of_trades_written_twice_is_written_once(tmp_path: Path) -> None
 def test_ppo_collectors_run_as_ray_actors(ray_cluster: str, tmp_path: Path) -> None:
     ws = tmp_path
     ppo_workspace(ws, ray_cluster)
-    (ws / "data" / "logs").mkdir(parents=True, exist_ok=True)
-    log_path = ws / "data" / "logs" / "cluster.out"
-    with log_path.open("ab") as log:
-        driver = subprocess.Popen(
-            [sys.executable, "-m", "workers", "cluster", "--workspace", str(ws), "--name",
-             "cluster", "--run", "main"], stdout=log, stderr=subprocess.STDOUT, cwd=ws,
-            env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    driver = start_driver(ws)
     pids: list[int] = []
     try:
         wait_for("trades of both collector actors", lambda: len(query(
@@ -155,12 +181,33 @@ def test_ppo_collectors_run_as_ray_actors(ray_cluster: str, tmp_path: Path) -> N
         keys = {k for (k,) in query(ws, "SELECT DISTINCT key FROM metrics")}
         assert {"collect/trades", "collect/expectancy", "collect/sqn"} <= keys
     finally:
-        if driver.poll() is None:
-            driver.send_signal(signal.SIGTERM)
-        code = driver.wait(timeout=60)
-    assert code == 0, log_path.read_text()[-3000:]
+        stop_driver(ws, driver)
     total = query(ws, "SELECT count(*) FROM trades")[0][0]
     episodes_trades = query(ws, "SELECT sum(trades) FROM episodes")[0][0]
     assert total == episodes_trades  # no batch written twice, none half-written
     for pid in pids:
         wait_for("no actor left", lambda pid=pid: not alive(pid), timeout=30)
+
+
+@pytest.mark.slow
+def test_a_private_cluster_stays_on_loopback_in_the_workspace_and_ends_with_its_driver(
+        tmp_path: Path) -> None:
+    ws = tmp_path
+    ppo_workspace(ws, "")  # no address: the driver starts a cluster of its own
+    toml = ws / "fxconsole.toml"
+    toml.write_text(toml.read_text().replace("collectors = 2", "collectors = 1"))
+    temp = ray_temp_dir(ws / "data")
+    driver = start_driver(ws)
+    try:
+        wait_for("trades of the collector actor", lambda: query(
+            ws, "SELECT 1 FROM trades WHERE worker = 'collector-1' LIMIT 1"), timeout=120)
+        (info,), = query(ws, "SELECT info FROM heartbeats WHERE worker = 'collector-1'")
+        assert json.loads(info)["node"] == "127.0.0.1"  # never the host's routable address
+        (info,), = query(ws, "SELECT info FROM heartbeats WHERE worker = 'cluster'")
+        assert [n["ip"] for n in json.loads(info)["nodes"]] == ["127.0.0.1"]
+        assert any(temp.glob("session_*")), "Ray's session files belong in the workspace"
+        assert processes_mentioning(str(temp))  # its raylet and GCS
+    finally:
+        stop_driver(ws, driver)
+    wait_for("no Ray process of the private cluster left",
+             lambda: not processes_mentioning(str(temp)), timeout=30)
