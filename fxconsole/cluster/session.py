@@ -5,7 +5,9 @@ session files in the workspace (``data/ray``; its unix sockets need a short path
 over-long one falls back to a per-workspace folder under the system's temp dir; a cluster
 of ``ray start`` keeps them where it was told, ``--temp-dir``); the address logged
 without credentials; a token (``RAY_AUTH_TOKEN``) read by Ray from the environment and
-never logged here.
+never logged here. A private cluster gets a token of its own, in the environment of the
+driver and the Ray processes it starts only: Ray would otherwise write one, readable by
+every local user, to ``~/.ray/auth_token``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -95,6 +98,9 @@ def connect(cfg: ClusterConfig, data_dir: Path, namespace: str) -> str:
         temp_dir = ray_temp_dir(data_dir)
         temp_dir.mkdir(parents=True, exist_ok=True)
         os.environ.update(hygiene_env(temp_dir))
+        if "RAY_AUTH_MODE" not in os.environ:  # the operator's choice stands
+            os.environ["RAY_AUTH_MODE"] = "token"
+            os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
         kwargs.update(include_dashboard=cfg.dashboard, _temp_dir=str(temp_dir),
                       _node_ip_address="127.0.0.1")
     import ray

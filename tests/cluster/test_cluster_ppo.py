@@ -55,14 +55,14 @@ def ppo_workspace(ws: Path, address: str) -> Config:
     return load_config(ws / "fxconsole.toml", environ={})
 
 
-def start_driver(ws: Path) -> subprocess.Popen[bytes]:
+def start_driver(ws: Path, **env: str) -> subprocess.Popen[bytes]:
     """The cluster worker of run main, its output in ``data/logs/cluster.out``."""
     (ws / "data" / "logs").mkdir(parents=True, exist_ok=True)
     with (ws / "data" / "logs" / "cluster.out").open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "workers", "cluster", "--workspace", str(ws), "--name",
              "cluster", "--run", "main"], stdout=log, stderr=subprocess.STDOUT, cwd=ws,
-            env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+            env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **env})
 
 
 def stop_driver(ws: Path, driver: subprocess.Popen[bytes]) -> None:
@@ -177,7 +177,7 @@ def test_ppo_collectors_run_as_ray_actors(ray_cluster: str, tmp_path: Path) -> N
         episodes = query(ws, "SELECT worker, count(*), sum(trades) FROM episodes"
                              " GROUP BY worker ORDER BY worker")
         assert [e[0] for e in episodes] == ["collector-1", "collector-2"]
-        assert all(n % 3 == 0 and trades >= n for _, n, trades in episodes)
+        assert all(n % 3 == 0 for _, n, _ in episodes)  # whole batches of 3 sessions
         keys = {k for (k,) in query(ws, "SELECT DISTINCT key FROM metrics")}
         assert {"collect/trades", "collect/expectancy", "collect/sqn"} <= keys
     finally:
@@ -197,7 +197,9 @@ def test_a_private_cluster_stays_on_loopback_in_the_workspace_and_ends_with_its_
     toml = ws / "fxconsole.toml"
     toml.write_text(toml.read_text().replace("collectors = 2", "collectors = 1"))
     temp = ray_temp_dir(ws / "data")
-    driver = start_driver(ws)
+    home = ws / "home"  # where Ray would write a token of its own
+    home.mkdir()
+    driver = start_driver(ws, HOME=str(home))
     try:
         wait_for("trades of the collector actor", lambda: query(
             ws, "SELECT 1 FROM trades WHERE worker = 'collector-1' LIMIT 1"), timeout=120)
@@ -211,3 +213,4 @@ def test_a_private_cluster_stays_on_loopback_in_the_workspace_and_ends_with_its_
         stop_driver(ws, driver)
     wait_for("no Ray process of the private cluster left",
              lambda: not processes_mentioning(str(temp)), timeout=30)
+    assert not (home / ".ray").exists()  # its token lived in its processes' environment only
