@@ -440,6 +440,11 @@ class ClusterConfig:
         False, "when the cluster's head is lost, run supervisor.collectors local collectors",
     )
     dashboard: bool = _opt(False, "start Ray's dashboard with a private cluster")
+    head_timeout: float = _opt(
+        60.0, "seconds the driver waits for a silent head before it exits (Ray's GCS "
+        "reconnect timeout; the environment's RAY_gcs_rpc_server_reconnect_timeout_s wins)",
+        min=5.0, max=3600.0,
+    )
 
 
 @dataclass(frozen=True)

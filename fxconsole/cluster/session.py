@@ -67,6 +67,9 @@ def ray_temp_dir(data_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"fxray-{digest}"
 
 
+HEAD_TIMEOUT_ENV = "RAY_gcs_rpc_server_reconnect_timeout_s"
+
+
 def hygiene_env(temp_dir: Path | None) -> dict[str, str]:
     """Environment for this process and the Ray processes it starts: for a private
     cluster (``temp_dir``), its session files there and every process on 127.0.0.1 (Ray
@@ -90,6 +93,8 @@ def connect(cfg: ClusterConfig, data_dir: Path, namespace: str) -> str:
     """
     kwargs: dict[str, Any] = {"namespace": namespace, "logging_level": logging.WARNING,
                               "log_to_driver": False, "configure_logging": False}
+    # how long Ray's client waits for a silent head before it ends this process
+    os.environ.setdefault(HEAD_TIMEOUT_ENV, str(max(1, round(cfg.head_timeout))))
     if cfg.address:  # a cluster of `ray start`: its session files are where it keeps them
         check_reachable(cfg.address)
         os.environ.update(hygiene_env(None))

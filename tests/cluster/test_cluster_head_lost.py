@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from fxconsole.cluster.session import HEAD_TIMEOUT_ENV
+
 from cluster_support import NODE, RAY_ENV, make_workspace  # isort: skip
 from system_support import query, wait_for  # isort: skip
 
@@ -22,8 +24,7 @@ pytestmark = pytest.mark.slow
 
 def start_driver(ws: Path) -> subprocess.Popen[bytes]:
     log = (ws / "cluster.out").open("ab")
-    # the head's silence ends Ray's native client after this long (60 s by default)
-    env = {**os.environ, "RAY_gcs_rpc_server_reconnect_timeout_s": "5"}
+    env = {k: v for k, v in os.environ.items() if k != HEAD_TIMEOUT_ENV}  # the config's
     return subprocess.Popen([sys.executable, "-m", "workers", "cluster", "--workspace",
                              str(ws), "--name", "cluster", "--run", "main"], stdout=log,
                             stderr=subprocess.STDOUT, env=env)
@@ -45,11 +46,14 @@ def test_a_lost_head_ends_the_driver_and_a_new_one_reports_it(
         ws = tmp_path / "ws"
         ws.mkdir()
         make_workspace(ws, str(cluster.address))
+        toml = ws / "fxconsole.toml"  # the head's silence ends the driver after 5 s, not 60
+        toml.write_text(toml.read_text().replace("[cluster]", "[cluster]\nhead_timeout = 5.0"))
         driver = start_driver(ws)
         wait_for("episodes from the actors", lambda: (q := query(
             ws, "SELECT count(*) FROM episodes")) and q[0][0] > 0, timeout=120)
         cluster.remove_node(cluster.head_node)
-        assert driver.wait(timeout=90) != 0
+        # cluster.head_timeout (5 s) ends it well before Ray's default 60 s would
+        assert driver.wait(timeout=45) != 0
         again = start_driver(ws)
         assert again.wait(timeout=60) == 69
         lost = query(ws, "SELECT level, message FROM events WHERE kind = 'cluster-lost'")
