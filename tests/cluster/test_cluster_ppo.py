@@ -14,15 +14,17 @@ import numpy as np
 import pytest
 
 from fxconsole.agents.checkpoint_load import read_verified
+from fxconsole.agents.checkpoints import RunCheckpoints
 from fxconsole.agents.registry import get_agent
 from fxconsole.cluster.actor import CollectorActor, PlayResult, Weights
 from fxconsole.cluster.driver import ActorSlot, ClusterDriver
 from fxconsole.cluster.session import ray_temp_dir
 from fxconsole.cluster.store import ClusterStore
-from fxconsole.config import Config, load_config
+from fxconsole.config import Config, config_record, load_config
 from fxconsole.evaluation.backtest import play_sessions
 from fxconsole.ops.db import connect
 from fxconsole.trading.market_data import load_market_data
+from fxconsole.trading.pinning import make_pin
 from fxconsole.trading.spaces import observation_spec
 from fxconsole.workspace import Workspace
 
@@ -214,3 +216,50 @@ def test_a_private_cluster_stays_on_loopback_in_the_workspace_and_ends_with_its_
     wait_for("no Ray process of the private cluster left",
              lambda: not processes_mentioning(str(temp)), timeout=30)
     assert not (home / ".ray").exists()  # its token lived in its processes' environment only
+
+
+PASSING = """
+[validation]
+beat_baselines = false
+p5_final_pips = -1000000.0
+min_dsr = 0.0
+test_expectancy = -1000000.0
+min_trades = 1
+runs = 20
+sizing_runs = 10
+[workers]
+validator_poll = 0.5
+"""
+
+
+@pytest.mark.slow
+def test_a_validator_actor_examines_a_checkpoint_that_passes(ray_cluster: str,
+                                                           tmp_path: Path) -> None:
+    ws = tmp_path
+    ppo_workspace(ws, ray_cluster)
+    toml = ws / "fxconsole.toml"  # one validator actor, no collector; a rule any trader passes
+    text = toml.read_text().replace("collectors = 2", "collectors = 0\nvalidators = 1")
+    toml.write_text(text.split("[workers]")[0] + PASSING)
+    cfg = load_config(toml, environ={})
+    data = load_market_data(ws / "data" / "market.duckdb", cfg.data.symbol, cfg.data.timeframe)
+    m = save_checkpoint(ws, "main", LONG, tags=("candidate",), config=config_record(cfg),
+                        pinned=make_pin(data, cfg).to_dict())
+    driver = start_driver(ws)
+    try:
+        wait_for("the validation and the exam recorded, then the event", lambda: query(
+            ws, "SELECT 1 FROM events WHERE kind = 'validation'"), timeout=120)
+        rows = query(ws, "SELECT split, sha256, validated FROM validations ORDER BY split")
+        assert rows == [("test", m.sha256, 1), ("validation", m.sha256, 1)]
+        run = RunCheckpoints(ws / "checkpoints" / "main")
+        validated, best = run.manifest("validated"), run.manifest("best")
+        assert validated is not None and validated.sha256 == m.sha256
+        assert best is not None and best.sha256 == m.sha256
+        (path,), = query(ws, "SELECT report_path FROM validations WHERE split = 'validation'")
+        report = json.loads(Path(path).read_text())
+        verdict = report["verdict"]
+        assert verdict["validated"] and verdict["validation_passed"] and verdict["test_passed"]
+        assert report["stages"]["test"]["split"] == "test"  # the actor's test-split evaluation
+    finally:
+        stop_driver(ws, driver)
+    # examined once: nothing more recorded by the time the driver has stopped
+    assert query(ws, "SELECT count(*) FROM validations")[0][0] == 2

@@ -121,17 +121,20 @@ class _Model:
 
 
 def save_checkpoint(ws: Path, run: str, action: int, spec: dict[str, Any] | None = None,
-                    timesteps: int = 1000) -> Manifest:
-    """A PPO checkpoint (``latest``) of ``run`` whose actor always chooses ``action``."""
+                    timesteps: int = 1000, tags: tuple[str, ...] = ("latest",),
+                    config: Mapping[str, Any] | None = None,
+                    pinned: Mapping[str, Any] | None = None) -> Manifest:
+    """A PPO checkpoint (``latest``, or ``tags``) of ``run`` whose actor always chooses
+    ``action`` (with the config record and pin given, else none)."""
     weights = {"w0": np.zeros((4, 17), np.float32), "b0": np.zeros(4, np.float32),
                "w1": np.zeros((4, 4), np.float32), "b1": np.eye(4, dtype=np.float32)[action],
                "activation": np.array("Tanh")}
     npz = io.BytesIO()
     np.savez(npz, **weights)  # type: ignore[arg-type]
     return RunCheckpoints(ws / "checkpoints" / run).save(
-        _Model(), timesteps, ["latest"], config={},
+        _Model(), timesteps, list(tags), config=config or {},
         observation_spec=spec or observation_spec("ppo"), feature_spec_version=1,
-        extras={ACTOR_MEMBER: npz.getvalue()}, agent="ppo")
+        extras={ACTOR_MEMBER: npz.getvalue()}, agent="ppo", pinned=pinned)
 
 
 def record_stage(conn: sqlite3.Connection, manifest: Manifest, split: str,
