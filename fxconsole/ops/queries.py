@@ -42,7 +42,8 @@ class WorkerRow:
     @property
     def actor(self) -> bool:
         """Whether this is a Ray actor's row (kept by the cluster driver)."""
-        return (self.heartbeat_info or {}).get("backend") == "ray" or \
+        info = self.heartbeat_info or {}  # the driver's own has "nodes", not "node"
+        return (info.get("backend") == "ray" and "node" in info) or \
             self.message.startswith(ACTOR_MESSAGE)
 
     @property

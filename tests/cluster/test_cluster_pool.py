@@ -150,6 +150,8 @@ def test_an_actor_not_yet_placed_is_pending_not_local() -> None:
     assert placed.node == "10.0.0.7"
     local = row("", None)
     assert not local.actor and local.node == "local"
+    driver = row("running", {"backend": "ray", "nodes": [{"ip": "10.0.0.7"}]})
+    assert not driver.actor and driver.node == "local"  # the Ray driver is a local process
 
 
 def test_why_an_actor_waits_names_the_cpus() -> None:
