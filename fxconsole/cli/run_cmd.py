@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 import time
 from types import FrameType
@@ -65,6 +66,35 @@ def ensure_market_data(ctx: Context) -> None:
     console.print(synth_summary(summary, time.monotonic() - started), markup=False)
 
 
+def _prepare_market_data(ctx: Context) -> None:
+    """The child process of :func:`prepare_market_data` (exits 1 naming the error)."""
+    try:
+        ensure_market_data(ctx)
+    except Exception as exc:  # duckdb's lock, a bad synth config …: name it, no traceback
+        print(f"cannot prepare the market data in {ctx.workspace.market_db}: {exc}",
+              file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def prepare_market_data(ctx: Context) -> None:
+    """Synthesise the default data set if the workspace has none, in a child process:
+    the market store's libraries (duckdb, pyarrow, pandas: ~200 MB) are never loaded in
+    the console's or the supervisor's own process, which run for months.
+
+    Raises:
+        CliError: if the child failed (it printed why).
+    """
+    import multiprocessing
+
+    child = multiprocessing.get_context("spawn").Process(
+        target=_prepare_market_data, args=(ctx,), name="fxconsole market data")
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise CliError(f"cannot prepare the market data in {ctx.workspace.market_db} "
+                       f"(exit {child.exitcode})")
+
+
 def run_pool(ctx: Context, args: argparse.Namespace) -> int:
     """Supervise the workers in the foreground until Ctrl-C, SIGTERM or ``--duration``."""
     from fxconsole.agents.manifest import CheckpointError
@@ -73,11 +103,7 @@ def run_pool(ctx: Context, args: argparse.Namespace) -> int:
     from fxconsole.ops.pool import Pool
     from fxconsole.ops.status import status_line
 
-    try:
-        ensure_market_data(ctx)
-    except Exception as exc:  # duckdb's lock, a bad synth config …: name it, no traceback
-        raise CliError(f"cannot prepare the market data in {ctx.workspace.market_db}: "
-                       f"{exc}") from None
+    prepare_market_data(ctx)  # in a child: the supervisor never loads duckdb & co
     run = args.run_name or ctx.config.supervisor.run
     stop = threading.Event()
 

@@ -78,40 +78,11 @@ def stop_supervisor(pid: int, timeout: float = STOP_TIMEOUT) -> None:
     raise CliError(f"the supervisor (pid {pid}) is still running after {timeout:.0f} s")
 
 
-def _prepare_market_data(ctx: Context) -> None:
-    """The child process of :func:`prepare_market_data` (exits 1 naming the error)."""
-    from fxconsole.cli.run_cmd import ensure_market_data
-
-    try:
-        ensure_market_data(ctx)
-    except Exception as exc:  # duckdb's lock, a bad synth config …: name it, no traceback
-        print(f"cannot prepare the market data in {ctx.workspace.market_db}: {exc}",
-              file=sys.stderr, flush=True)
-        sys.exit(1)
-
-
-def prepare_market_data(ctx: Context) -> None:
-    """Synthesise the default data set if the workspace has none, in a child process:
-    the market store's libraries (duckdb, pyarrow, pandas: ~200 MB) are never loaded in
-    the console's own process, which stays attached for hours.
-
-    Raises:
-        CliError: if the child failed (it printed why).
-    """
-    import multiprocessing
-
-    child = multiprocessing.get_context("spawn").Process(
-        target=_prepare_market_data, args=(ctx,), name="fxconsole market data")
-    child.start()
-    child.join()
-    if child.exitcode != 0:
-        raise CliError(f"cannot prepare the market data in {ctx.workspace.market_db} "
-                       f"(exit {child.exitcode})")
-
-
 def run_console(ctx: Context, args: argparse.Namespace) -> int:
     """Start a supervisor if needed, then attach."""
     if supervisor_pid(ctx) is None:
+        from fxconsole.cli.run_cmd import prepare_market_data
+
         prepare_market_data(ctx)
         print(f"starting a supervisor for {ctx.workspace.root}…", flush=True)
         start_supervisor(ctx)
