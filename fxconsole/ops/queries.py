@@ -391,14 +391,29 @@ class ValidationRow:
     summary: dict[str, Any]
 
 
+VALIDATION_COLUMNS = ("id, ts, run, sha256, timesteps, split, validated, sqn, expectancy,"
+                      " trades, report_path, summary")
+
+
+def _validation_row(row: tuple[Any, ...]) -> ValidationRow:
+    return ValidationRow(*_replace_at(tuple(_json_at(row, 11)), 6, bool(row[6])))
+
+
 def validations_of(conn: sqlite3.Connection, sha256: str) -> list[ValidationRow]:
     """Every examination of the model ``sha256`` (any run, any split), newest first."""
     rows = conn.execute(
-        "SELECT id, ts, run, sha256, timesteps, split, validated, sqn, expectancy, trades,"
-        " report_path, summary FROM validations WHERE sha256 = ? ORDER BY id DESC",
+        f"SELECT {VALIDATION_COLUMNS} FROM validations WHERE sha256 = ? ORDER BY id DESC",
         (sha256,)).fetchall()
-    return [ValidationRow(*_replace_at(tuple(_json_at(row, 11)), 6, bool(row[6])))
-            for row in rows]
+    return [_validation_row(row) for row in rows]
+
+
+def latest_validation(conn: sqlite3.Connection, run: str, split: str = "validation"
+                      ) -> ValidationRow | None:
+    """The run's newest examination on ``split``, if any."""
+    row = conn.execute(
+        f"SELECT {VALIDATION_COLUMNS} FROM validations WHERE run = ? AND split = ?"
+        " ORDER BY id DESC LIMIT 1", (run, split)).fetchone()
+    return None if row is None else _validation_row(row)
 
 
 def worker_events(conn: sqlite3.Connection, worker: str, limit: int = 30) -> list[EventRow]:

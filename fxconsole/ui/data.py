@@ -31,6 +31,7 @@ from fxconsole.ops.queries import (
     OrderRow,
     TradeRow,
     TuningTrialRow,
+    ValidationRow,
     WorkerRow,
 )
 from fxconsole.ops.status import UNKNOWN, Supervision, workspace_supervision
@@ -107,15 +108,7 @@ class CheckpointView:
 class ValidationView:
     """The run's newest validation row and its full JSON report (if readable)."""
 
-    ts: float
-    sha256: str
-    timesteps: int | None
-    split: str
-    validated: bool
-    sqn: float | None
-    expectancy: float | None
-    trades: int | None
-    summary: Mapping[str, Any]
+    row: ValidationRow
     report: Mapping[str, Any] | None
     report_error: str = ""
 
@@ -374,25 +367,19 @@ def _checkpoints(rows: list[queries.CheckpointRow],
 
 def _latest_validation(conn: sqlite3.Connection, run: str, ws: Workspace,
                        reports: ReportCache) -> ValidationView | None:
-    row = conn.execute(
-        "SELECT ts, sha256, timesteps, split, validated, sqn, expectancy, trades, report_path,"
-        " summary FROM validations WHERE run = ? AND split = 'validation'"
-        " ORDER BY id DESC LIMIT 1", (run,)).fetchone()
+    row = queries.latest_validation(conn, run)
     if row is None:
         return None
-    ts, sha, timesteps, split, validated, sqn, expectancy, trades, report_path, summary = row
     report: dict[str, Any] | None = None
     error = ""
-    if report_path:
-        path = Path(report_path)
+    if row.report_path:
+        path = Path(row.report_path)
         try:
             report = reports.load(path if path.is_absolute() else ws.root / path)
         except (OSError, ValueError) as exc:
             error = f"report unreadable: {exc}"
             logger.debug("validation report %s unreadable: %s", path, exc)
-    return ValidationView(ts, str(sha), timesteps, str(split), bool(validated), sqn, expectancy,
-                          trades, MappingProxyType(json.loads(summary)),
-                          None if report is None else MappingProxyType(report), error)
+    return ValidationView(row, None if report is None else MappingProxyType(report), error)
 
 
 def _newest_update(conn: sqlite3.Connection) -> float | None:

@@ -65,7 +65,7 @@ def test_an_unreadable_report_is_reported_not_raised(store: Store) -> None:
     path.write_text("{not json")
     v = snap(store).validation
     assert v is not None and v.report is None and "report unreadable" in v.report_error
-    assert v.summary["verdict"]["validated"] is True
+    assert v.row.summary["verdict"]["validated"] is True
 
 
 def test_report_cache_rereads_only_a_changed_file(tmp_path: Path) -> None:

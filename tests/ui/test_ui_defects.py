@@ -3,6 +3,7 @@ at 80×24 and 160×48 where the screen differs."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -223,13 +224,13 @@ def test_checks_are_marked_pass_and_fail(store: Store) -> None:
     verdict["checks"] = [*verdict["checks"], {"name": "x", "passed": False,
                                               "text": "expectancy +0.100 > flat: FAIL"}]
     report["verdict"] = verdict
-    text = checks(type(v)(**{**v.__dict__, "report": report}), "green", "red")
+    text = checks(dataclasses.replace(v, report=report), "green", "red")
     lines = text.plain.splitlines()
     assert lines[0].startswith("✓ sqn") and lines[-1].startswith("✗ expectancy")
     styles = {text.plain[s.start:s.end]: str(s.style) for s in text.spans}
     assert styles == {"✓ ": "green", "✗ ": "red"}
-    summary_only = type(v)(**{**v.__dict__, "report": None,
-                              "summary": {"verdict": {"reasons": ["sqn too low"]}}})
+    summary_only = dataclasses.replace(v, report=None, row=dataclasses.replace(
+        v.row, summary={"verdict": {"reasons": ["sqn too low"]}}))
     assert checks(summary_only).plain == "✗ sqn too low\n"  # no bare bullet
 
 

@@ -72,9 +72,9 @@ class Overview(VerticalScroll):
         return Group(*parts)
 
     def _validation(self, snap: ConsoleSnapshot) -> Text:
-        v = snap.validation
-        if v is None:
+        if snap.validation is None:
             return Text("no validation yet")
+        v = snap.validation.row
         steps = fmt.DASH if v.timesteps is None else f"{v.timesteps:,}"
         verdict = themed(self.app, "VALIDATED", "success", bold=True) if v.validated \
             else themed(self.app, "NOT VALIDATED", "error", bold=True)

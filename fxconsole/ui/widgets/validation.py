@@ -69,7 +69,7 @@ def metrics_table(v: ValidationView) -> Table:
     """The policy's metrics beside each baseline's."""
     report = v.report or {}
     policy: Mapping[str, Any] = report.get("policy") or {
-        "trades": v.trades, "expectancy": v.expectancy, "sqn": v.sqn}
+        "trades": v.row.trades, "expectancy": v.row.expectancy, "sqn": v.row.sqn}
     baselines: Mapping[str, Any] = report.get("baselines") or {}
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("")
@@ -83,7 +83,7 @@ def metrics_table(v: ValidationView) -> Table:
 
 def monte_carlo(v: ValidationView) -> Group | Text:
     """The Monte Carlo summary: percentiles of final pips as numbers and a box plot."""
-    mc = (v.report or {}).get("monte_carlo") or v.summary.get("monte_carlo")
+    mc = (v.report or {}).get("monte_carlo") or v.row.summary.get("monte_carlo")
     if not mc or not all(isinstance(mc.get("final_pips", {}).get(k), int | float)
                          for k in PERCENTILES):
         return Text("Monte Carlo: —")
@@ -135,7 +135,7 @@ def checks(v: ValidationView, passed_style: Style | str = "",
     ``passed_style`` / ``failed_style``: the theme's colours; the marks alone carry the
     meaning under NO_COLOR). A summary without its checks lists its reasons (each a
     failed check) marked ✗."""
-    verdict = (v.report or {}).get("verdict") or v.summary.get("verdict") or {}
+    verdict = (v.report or {}).get("verdict") or v.row.summary.get("verdict") or {}
     text = Text()
     listed = verdict.get("checks")
     if isinstance(listed, list) and listed:
@@ -158,7 +158,7 @@ def final_verdict(v: ValidationView) -> tuple[str, bool]:
     """The split validated and whether the checkpoint is VALIDATED (after its exam)."""
     report = v.report or {}
     verdict = report.get("verdict") or {}
-    return str(report.get("split", v.split)), bool(verdict.get("validated", v.validated))
+    return str(report.get("split", v.row.split)), bool(verdict.get("validated", v.row.validated))
 
 
 def tuning_text(trials: tuple[TuningTrialRow, ...]) -> Text:
@@ -241,7 +241,7 @@ class ValidationPanel(VerticalScroll):
     @staticmethod
     def _checkpoint(v: ValidationView) -> str:
         ck = (v.report or {}).get("checkpoint") or {}
-        steps = ck.get("timesteps", v.timesteps)
+        steps = ck.get("timesteps", v.row.timesteps)
         name = f"{ck['run']} " if "run" in ck else ""
-        return f"{name}@ {steps:,} steps ({v.sha256[:12]})" if steps is not None \
-            else v.sha256[:12]
+        return f"{name}@ {steps:,} steps ({v.row.sha256[:12]})" if steps is not None \
+            else v.row.sha256[:12]
