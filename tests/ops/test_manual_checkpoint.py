@@ -4,7 +4,6 @@ names the checkpoint."""
 
 from __future__ import annotations
 
-import io
 import shutil
 import signal
 import subprocess
@@ -18,29 +17,16 @@ from fxconsole.config import Config, with_overrides
 from fxconsole.market.pipeline import synthesize
 from fxconsole.market.store import MarketStore
 
+from checkpoint_support import save_bytes  # isort: skip
 from system_support import FXCONSOLE, query, wait_for, workers  # isort: skip
-
-
-class Bytes:
-    """A model whose zip is a few distinct bytes."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def save(self, path: io.BytesIO, /) -> None:
-        path.write(f"model {self.n}".encode())
-
-
-def save(store: RunCheckpoints, n: int, tags: list[str]) -> None:
-    store.save(Bytes(n), n, tags, {}, {"kind": "test"}, 1, agent="ppo")
 
 
 def test_a_manual_checkpoint_outlives_many_saves_and_gc(tmp_path: Path) -> None:
     store = RunCheckpoints(tmp_path / "main", keep_periodic=2)
-    save(store, 100, ["latest"])
-    save(store, 150, ["manual", "latest"])
+    save_bytes(store, 100, ["latest"])
+    save_bytes(store, 150, ["manual", "latest"])
     for n in range(200, 5200, 100):
-        save(store, n, ["latest", "periodic"] if n % 500 == 0 else ["latest"])
+        save_bytes(store, n, ["latest", "periodic"] if n % 500 == 0 else ["latest"])
         store.gc()
     manual = tmp_path / "main" / "manual-150.json"
     assert verify(manual).timesteps == 150  # the model is there and matches its sha256
@@ -49,7 +35,7 @@ def test_a_manual_checkpoint_outlives_many_saves_and_gc(tmp_path: Path) -> None:
     assert tags == ["latest", "manual-150", "periodic-000000004500", "periodic-000000005000"]
     assert len(list(store.models_dir.glob("*.zip"))) == 4
     manual.unlink()  # the operator deletes it: the next save's gc drops its model
-    save(store, 5200, ["latest"])
+    save_bytes(store, 5200, ["latest"])
     assert sorted(m.timesteps for m in store.list()) == [4500, 5000, 5200]
     assert len(list(store.models_dir.glob("*.zip"))) == 3
 

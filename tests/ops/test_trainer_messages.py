@@ -4,7 +4,6 @@ names the step and the model, not only the moving pointer; steps/s reads 0 while
 
 from __future__ import annotations
 
-import io
 import logging
 import sqlite3
 import threading
@@ -23,19 +22,7 @@ from fxconsole.trading.metrics import TradeMetrics, trade_metrics
 from fxconsole.workspace import Workspace
 from workers import trainer
 
-
-class Bytes:
-    """A model whose zip is a few distinct bytes."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def save(self, path: io.BytesIO, /) -> None:
-        path.write(f"model {self.n}".encode())
-
-
-def save(store: RunCheckpoints, n: int, tags: list[str]) -> None:
-    store.save(Bytes(n), n, tags, {}, {"kind": "test"}, 1, agent="ppo")
+from checkpoint_support import Bytes, save_bytes  # isort: skip
 
 
 @dataclass
@@ -114,8 +101,8 @@ class ScriptedAgent:
 def rt(tmp_path: Path) -> FakeRuntime:
     ws = Workspace(tmp_path).ensure()
     store = RunCheckpoints(ws.checkpoints_dir / "main")
-    save(store, 750, ["periodic"])
-    save(store, 820, ["latest"])
+    save_bytes(store, 750, ["periodic"])
+    save_bytes(store, 820, ["latest"])
     return FakeRuntime(Config(), ws, connect(ws.console_db))
 
 
