@@ -15,6 +15,7 @@ from fxconsole.ops.promotion import (
     ValidationOutcome,
     new_checkpoints,
     release_pin,
+    release_stale_pins,
     validate_and_promote,
     validation_event,
     validation_metrics,
@@ -30,9 +31,7 @@ def main(rt: WorkerRuntime) -> None:
     asked: list[str] = []
     rt.handlers["validate"] = lambda args: _enqueue(asked, args)
     run_dir = rt.workspace.checkpoints_dir / rt.run
-    stale = RunCheckpoints(run_dir).manifest(PIN_TAG) if run_dir.is_dir() else None
-    if stale is not None:  # left by a validator killed mid-validation: nothing holds it now
-        release_pin(run_dir, PIN_TAG, stale.sha256)
+    release_stale_pins(run_dir)
     done = validated_shas(rt.conn, rt.run)
     while not rt.stop.is_set():
         rt.beat(len(done))

@@ -112,6 +112,15 @@ def node_id() -> str:
     return ""
 
 
+def fetch(box: list[Any]) -> bytes:
+    """The model bytes of ``box``: ``[bytes]``, or ``[ObjectRef]`` resolved by Ray."""
+    if isinstance(box[0], bytes):
+        return box[0]
+    import ray
+
+    return bytes(ray.get(box[0]))
+
+
 OOS_SPLIT = "validation"  # what a non-MuZero collector plays (as a local one)
 
 
@@ -160,14 +169,13 @@ class CollectorActor:
             PinError: the checkpoint's pinned bars differ from the market data sent.
             CheckpointError: not a MuZero model file.
         """
-        import ray
 
         from fxconsole.agents.muzero.codec import load_model
         from fxconsole.agents.muzero.model import InferenceModel
         from fxconsole.agents.muzero.selfplay import SelfPlayer
         from fxconsole.trading.pinning import pinned_play
 
-        data = box[0] if isinstance(box[0], bytes) else ray.get(box[0])
+        data = fetch(box)
         model = load_model(data, weights.label)
         market, cfg = pinned_play(self.market, self.cfg, weights.pinned, weights.label)
         if self.player is None:
@@ -211,19 +219,17 @@ class CollectorActor:
                           sum(len(ep) for ep in episodes), self.timesteps,
                           {k: float(v) for k, v in stats.items()})
 
-
     def _play_out_of_sample(self, task_id: str, weights: Weights, box: list[Any]
                             ) -> PlayResult:
         """``workers.collector_sessions`` random greedy sessions of the validation split of
         the checkpoint's pinned window, as a local PPO collector plays them."""
-        import ray
 
         from fxconsole.agents.registry import get_agent
         from fxconsole.evaluation.backtest import play_sessions, session_pips
         from fxconsole.trading.pinning import pinned_play
 
         if weights.sha256 != self.loaded:
-            data = box[0] if isinstance(box[0], bytes) else ray.get(box[0])
+            data = fetch(box)
             market, cfg = pinned_play(self.market, self.cfg, weights.pinned, weights.label)
             self.policy = get_agent(weights.agent).load_policy(weights.manifest, data)
             self.play_market, self.play_cfg = market, cfg
@@ -325,8 +331,6 @@ class ValidatorActor:
         """
         import hashlib
 
-        import ray
-
         from fxconsole.agents.manifest import CheckpointError
         from fxconsole.agents.registry import get_agent
         from fxconsole.evaluation.runner import checkpoint_context, context_data
@@ -334,7 +338,7 @@ class ValidatorActor:
 
         started = time.perf_counter()
         m = checkpoint.manifest
-        data = box[0] if isinstance(box[0], bytes) else ray.get(box[0])
+        data = fetch(box)
         if hashlib.sha256(data).hexdigest() != m.sha256:
             raise CheckpointError(f"{checkpoint.label}: the bytes received do not match "
                                   f"its sha256")

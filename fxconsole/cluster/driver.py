@@ -40,7 +40,7 @@ from fxconsole.cluster.session import ClusterUnavailable, Node, actor_state, nod
 from fxconsole.cluster.store import ClusterStore
 from fxconsole.config import Config
 from fxconsole.trading.market_data import MarketData
-from fxconsole.trading.metrics import RollingTrades
+from fxconsole.trading.metrics import RollingTrades, trade_metrics
 from fxconsole.trading.spaces import observation_spec
 from fxconsole.workspace import Workspace
 
@@ -67,6 +67,12 @@ def placement_gap(nodes: list[Node], need: float) -> str:
     total = sum(n.cpus for n in alive)
     return (f"pending: needs {need:g} CPU, no node has it free (the cluster has {free:g} of "
             f"{total:g} CPUs free)")
+
+
+def _cause(exc: Exception) -> BaseException:
+    """The actor's own exception inside Ray's task error."""
+    cause = getattr(exc, "cause", None)
+    return cause if cause is not None else exc
 
 
 def pin_tag(actor: str) -> str:
@@ -176,15 +182,10 @@ class ClusterDriver:
     def _start_validation(self) -> None:
         """What the local validator does first: release the pins left behind (``validating``,
         ``validating-N``), take the run's validated checkpoints as done."""
-        from fxconsole.agents.checkpoints import PIN_PATTERN, RunCheckpoints
-        from fxconsole.ops.promotion import PIN_TAG, release_pin
+        from fxconsole.ops.promotion import release_stale_pins
         from fxconsole.ops.validations import validated_shas
 
-        stale = [m for m in RunCheckpoints(self.run_dir).list()
-                 if m.tag == PIN_TAG or PIN_PATTERN.fullmatch(m.tag)] \
-            if self.run_dir.is_dir() else []
-        for m in stale:  # left by a driver killed mid-validation
-            release_pin(self.run_dir, m.tag, m.sha256)
+        release_stale_pins(self.run_dir)
         self._done = validated_shas(self.store.conn, self.run)
 
     def _place(self, slot: ActorSlot) -> None:
@@ -260,9 +261,13 @@ class ClusterDriver:
             self._send_validation(slot)
         elif self.weights is not None and self.weights.sha256 != self._blocked \
                 and now >= slot.not_before:
-            self._seq += 1
-            task_id = f"{slot.name}-{self._tag}-{self._seq:08d}"
-            slot.play_ref = slot.handle.play.remote(task_id, self.weights, self._weights_box)
+            slot.play_ref = slot.handle.play.remote(self._task_id(slot), self.weights,
+                                                    self._weights_box)
+
+    def _task_id(self, slot: ActorSlot) -> str:
+        """A new task's id: the write key of what it returns (unique per driver)."""
+        self._seq += 1
+        return f"{slot.name}-{self._tag}-{self._seq:08d}"
 
     def poll_weights(self) -> bool:
         """Put the weights of a new ``latest`` in the object store; True if new."""
@@ -351,10 +356,9 @@ class ClusterDriver:
     def _evaluate(self, slot: ActorSlot, split: str) -> None:
         assert slot.job is not None
         m = slot.job.manifest
-        self._seq += 1
-        task_id = f"{slot.name}-{self._tag}-{self._seq:08d}"
         checkpoint = Checkpoint(str(slot.job.path), m, f"{self.run}/{m.model_file}")
-        slot.play_ref = slot.handle.evaluate.remote(task_id, checkpoint, slot.job.box, split)
+        slot.play_ref = slot.handle.evaluate.remote(self._task_id(slot), checkpoint,
+                                                    slot.job.box, split)
 
     def _on_evaluate(self, slot: ActorSlot, ref: Any) -> None:
         import ray
@@ -363,9 +367,8 @@ class ClusterDriver:
         try:
             result: EvaluateResult = ray.get(ref)
         except ray.exceptions.RayTaskError as exc:  # the actor's own error (a bad pin…)
-            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
             if job is not None:
-                self._failed(slot, job, cause)
+                self._failed(slot, job, _cause(exc))
             return
         except ray.exceptions.ActorDiedError as exc:
             self._died(slot, exc)  # its job goes back to the queue
@@ -505,7 +508,7 @@ class ClusterDriver:
         try:
             result: PlayResult = ray.get(ref)
         except ray.exceptions.RayTaskError as exc:  # the actor's own error (a bad pin…)
-            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+            cause = _cause(exc)
             if self.weights is not None and self._blocked != self.weights.sha256:
                 self._blocked = self.weights.sha256
                 logger.error("%s: not playing %s: %s", slot.name, self.weights.label, cause)
@@ -552,10 +555,8 @@ class ClusterDriver:
         rolling = slot.rolling
         step = rolling.total
         pips = [float(t["pips"]) for t in result.trades]
-        after = RollingTrades(self.cfg.train.best_window)
-        after.window.extend(rolling.window)
-        after.extend(pips)
-        m = after.metrics()
+        # the window with this batch, before it is recorded (a batch written before is not)
+        m = trade_metrics([*rolling.window, *pips][-self.cfg.train.best_window:])
         if self.store.record(result, {"collect/expectancy": m.expectancy,
                                       "collect/win_rate": m.win_rate, "collect/sqn": m.sqn},
                              step):

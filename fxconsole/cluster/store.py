@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fxconsole.cluster.actor import PlayResult, report_id
-
-if TYPE_CHECKING:
-    from fxconsole.evaluation.runner import CheckpointContext
-    from fxconsole.evaluation.validate import Evaluation
-    from fxconsole.ops.promotion import Promotion
 from fxconsole.fsutil import atomic_write
 from fxconsole.ops.queries import ACTOR_MESSAGE
 from fxconsole.ops.writer import INSERTS, trade_row
 from fxconsole.sqlitetx import dumps_json
 from fxconsole.sqlitetx import immediate as transaction
+
+if TYPE_CHECKING:
+    from fxconsole.evaluation.runner import CheckpointContext
+    from fxconsole.evaluation.validate import Evaluation
+    from fxconsole.ops.promotion import Promotion
 
 logger = logging.getLogger(__name__)
 
@@ -168,12 +168,8 @@ class ClusterStore:
             return exam
 
         out = promote(self.conn, ctx, ev, examine, seconds=dict(seconds))
-        values = validation_metrics(out.report)
-        step = int(out.report["checkpoint"]["timesteps"])
-        with transaction(self.conn):
-            self.conn.executemany(
-                INSERTS["metrics"],
-                [(self.clock(), self.run, worker, k, step, float(v)) for k, v in values.items()])
+        self.metrics(worker, int(out.report["checkpoint"]["timesteps"]),
+                     validation_metrics(out.report))
         message, data = validation_event(out.report, out.best)
         self.event("info", "validation", message, data, source=worker)
         return out

@@ -52,6 +52,12 @@ class LoadedCheckpoint:
     pin: Pin | None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def context(self) -> CheckpointContext:
+        """Its pinned context, as :func:`checkpoint_context` gives it."""
+        return CheckpointContext(self.path, self.manifest, self.config, self.pin,
+                                 self.data.symbol, self.data.timeframe, self.notes)
+
 
 @dataclass(frozen=True)
 class CheckpointContext:

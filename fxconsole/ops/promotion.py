@@ -26,7 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from fxconsole import numfmt
-from fxconsole.agents.checkpoints import MANUAL_PREFIX, RunCheckpoints, is_pointer_tag
+from fxconsole.agents.checkpoints import (
+    MANUAL_PREFIX,
+    PIN_PATTERN,
+    RunCheckpoints,
+    is_pointer_tag,
+)
 from fxconsole.agents.manifest import CheckpointError, Manifest
 from fxconsole.config import Config
 from fxconsole.evaluation.deflated import DeflatedResult, deflated_sqn, k_and_variance
@@ -99,9 +104,7 @@ def validate_and_promote(
     loaded = time.perf_counter()
     ev = evaluate(ckpt.policy, ckpt.data, ckpt.config, "validation", runs, seed)
     evaluated = time.perf_counter()
-    ctx = CheckpointContext(ckpt.path, ckpt.manifest, ckpt.config, ckpt.pin,
-                            ckpt.manifest.pinned.get("symbol", ""), ckpt.data.timeframe,
-                            ckpt.notes)
+    ctx = ckpt.context
 
     def examine() -> Evaluation:
         return evaluate(ckpt.policy, ckpt.data, ckpt.config, "test", runs, seed, exam=True)
@@ -344,6 +347,20 @@ def new_checkpoints(run_dir: Path, done: set[str]) -> list[Manifest]:
         if (m.tag == "candidate" or m.tag.startswith("periodic-")) and m.sha256 not in done:
             fresh[m.sha256] = m
     return sorted(fresh.values(), key=lambda m: -m.timesteps)
+
+
+def release_stale_pins(run_dir: Path) -> int:
+    """Release the validation pins (``validating``, a validator actor's ``validating-N``)
+    a validator or driver killed mid-validation left: nothing holds them now.
+
+    Returns:
+        How many were released.
+    """
+    if not run_dir.is_dir():
+        return 0
+    stale = [m for m in RunCheckpoints(run_dir).list()
+             if m.tag == PIN_TAG or PIN_PATTERN.fullmatch(m.tag)]
+    return sum(release_pin(run_dir, m.tag, m.sha256) for m in stale)
 
 
 def release_pin(folder: Path, tag: str, sha256: str) -> bool:
