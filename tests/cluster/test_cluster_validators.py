@@ -91,13 +91,19 @@ class FakeHandle:
         return f"ref-{task_id}"
 
 
-def test_the_node_of_a_process_outside_ray_is_asked_of_nobody() -> None:
+def test_the_node_of_a_process_outside_ray_is_asked_of_nobody(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
+    from ray._private import auto_init_hook
 
+    # the suite turns Ray's auto-connect off; what would have started or joined a cluster
+    # is Ray's auto-init, called by its wrapped APIs: record each call instead
+    calls: list[int] = []
+    monkeypatch.setattr(auto_init_hook, "auto_init_ray", lambda: calls.append(1))
     assert not ray.is_initialized()
     assert node_id() == ""
     assert node_ip()  # the host name
-    assert not ray.is_initialized()  # no cluster was started or joined to answer
+    assert calls == [] and not ray.is_initialized()
 
 
 def test_an_evaluation_recorded_twice_is_recorded_once(tmp_path: Path,
