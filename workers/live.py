@@ -178,13 +178,16 @@ def _deploy(rt: WorkerRuntime, trader: LiveTrader, args: dict[str, Any]) -> str:
     # Hold it first: the trainer may move `latest` and gc its model while this loads.
     store = RunCheckpoints(path.parent)
     held = store.hold("deploying", path)
-    manifest, actor = load_policy(path.parent / f"{held.tag}.json")
-    check_history(actor, rt.config)
-    verdict = deploy_gate.check(rt.conn, rt.config, run=manifest.run,
-                                timesteps=manifest.timesteps, sha256=manifest.sha256,
-                                spec=spec, force=args.get("force") is True)
-    gate = checkpoint_gate(rt.config, rt.workspace, manifest.pinned)
-    store.point("deployed", manifest, verdict.pointer_metrics())
+    try:
+        manifest, actor = load_policy(path.parent / f"{held.tag}.json")
+        check_history(actor, rt.config)
+        verdict = deploy_gate.check(rt.conn, rt.config, run=manifest.run,
+                                    timesteps=manifest.timesteps, sha256=manifest.sha256,
+                                    spec=spec, force=args.get("force") is True)
+        gate = checkpoint_gate(rt.config, rt.workspace, manifest.pinned)
+        store.point("deployed", manifest, verdict.pointer_metrics())
+    finally:  # `deployed` holds its model now (or the deploy failed): the pin's job is done
+        store.release("deploying", held.sha256)
     result = trader.deploy(actor, _label(manifest.run, manifest.timesteps, manifest.model_file),
                            gate)
     if verdict.warning:

@@ -219,6 +219,17 @@ class RunCheckpoints:
         logger.info("checkpoint %s: %s → %s", self.run, tag, source.model_file)
         return manifest
 
+    def release(self, tag: str, sha256: str) -> bool:
+        """Delete the pointer ``tag`` if it still points at ``sha256`` (a pin such as
+        ``validating`` or ``deploying``, held while its model loads: left behind, it would
+        keep the model from gc and show a stale tag). Returns True if it was deleted."""
+        with self._locked():
+            current = self.manifest(tag)
+            if current is None or current.sha256 != sha256:
+                return False
+            (self.run_dir / f"{tag}.json").unlink()
+        return True
+
     def hold(self, tag: str, path: Path) -> Manifest:
         """Point ``tag`` at the model the manifest file ``path`` names, read under the lock.
 

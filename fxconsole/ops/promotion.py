@@ -364,23 +364,6 @@ def release_stale_pins(run_dir: Path) -> int:
 
 
 def release_pin(folder: Path, tag: str, sha256: str) -> bool:
-    """Delete the pointer ``tag`` of a run folder if it still points at ``sha256``.
-
-    The ``validating`` pin exists only while a validation loads its model; left behind, it
-    would keep the model from gc and show a stale tag in the checkpoint list.
-
-    Args:
-        folder: The run folder.
-        tag: The pointer tag.
-        sha256: The model it was set to.
-
-    Returns:
-        True if the pointer was deleted.
-    """
-    store = RunCheckpoints(folder)
-    with store.locked():
-        current = store.manifest(tag)
-        if current is None or current.sha256 != sha256:
-            return False
-        (folder / f"{tag}.json").unlink()
-    return True
+    """Delete the pointer ``tag`` of a run folder if it still points at ``sha256``
+    (:meth:`RunCheckpoints.release`)."""
+    return RunCheckpoints(folder).release(tag, sha256)

@@ -191,6 +191,17 @@ def test_a_later_validated_deploy_clears_an_older_force(oanda: Worker,
     assert oanda.deployed()["metrics"]["forced"] is False
 
 
+def test_the_deploying_pin_is_released_whether_the_deploy_succeeds_or_not(
+        oanda: Worker, checkpoint: Manifest) -> None:
+    pin = oanda.ws.checkpoints_dir / RUN / "deploying.json"
+    assert oanda.command({"checkpoint": f"{RUN}/latest"}).state == "failed"  # not validated
+    assert not pin.exists()
+    assert oanda.command({"checkpoint": f"{RUN}/latest", "force": True}).state == "done"
+    assert not pin.exists()  # `deployed` holds the model now
+    tags = {m.tag for m in RunCheckpoints(oanda.ws.checkpoints_dir / RUN).list()}
+    assert "deployed" in tags and "deploying" not in tags
+
+
 def point_deployed(worker: Worker, checkpoint: Manifest, metrics: dict[str, Any]) -> None:
     RunCheckpoints(worker.ws.checkpoints_dir / RUN).point("deployed", checkpoint, metrics)
 
